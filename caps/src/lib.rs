@@ -1,0 +1,1 @@
+//! palisade-caps — placeholder, see README.

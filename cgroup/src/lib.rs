@@ -1,0 +1,1 @@
+//! palisade-cgroup — placeholder, see README.

@@ -1,0 +1,1 @@
+//! palisade-netlink — placeholder, see README.

@@ -1,0 +1,1 @@
+//! palisade-ns — placeholder, see README.

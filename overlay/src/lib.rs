@@ -1,0 +1,1 @@
+//! palisade-overlay — placeholder, see README.

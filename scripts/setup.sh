@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs what palisade's tests, examples and benchmarks need on a fresh
+# Debian machine that has only Rust, gcc and apt. Idempotent: installs only
+# what is missing, and runs `apt-get update` only when it must install.
+# Everything comes from Debian's package registry.
+set -euo pipefail
+
+# Tools the tests use as oracles or inside containers:
+#   busybox-static  the rootfs of every container test and example
+#   iproute2        `ip -j` oracle for netlink tests, `ip netns`
+#   util-linux      lsns, nsenter, unshare, mount (oracles and bench peers)
+#   libcap2-bin     capsh, getpcaps, getcap, setcap (caps oracles)
+#   uidmap          newuidmap/newgidmap (rootless id-map strategy)
+#   iputils-ping    ping between namespaces
+#   procps          ps/pgrep for process checks
+packages=(busybox-static iproute2 util-linux libcap2-bin uidmap iputils-ping procps file)
+# Extra package groups, chosen by the caller:
+#   PALISADE_BENCH=1  benchmark peers (crun, runc, bwrap, hyperfine)
+#   PALISADE_VM=1     the pure cgroup-v2 QEMU lane (guest kernel, qemu, initramfs tools)
+if [[ "${PALISADE_BENCH:-0}" == 1 ]]; then
+  packages+=(crun runc bubblewrap hyperfine strace)
+fi
+if [[ -n "${PALISADE_EXTRA_PACKAGES:-}" ]]; then
+  read -r -a extra <<<"$PALISADE_EXTRA_PACKAGES"
+  packages+=("${extra[@]}")
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "setup: need root to install packages" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Components cargo needs for the checks.
+if command -v rustup >/dev/null; then
+  rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+  rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+fi
+echo "setup: ok"

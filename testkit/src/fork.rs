@@ -1,0 +1,84 @@
+//! Running a closure in a forked, single-threaded child.
+
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+
+use nix::sys::wait::{WaitStatus, waitpid};
+use nix::unistd::{ForkResult, fork, pipe2};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Runs `f` in a forked child process and returns its result, or the child's
+/// panic message / abnormal exit as `Err`.
+///
+/// The child is single-threaded, so it may `unshare(CLONE_NEWUSER)`, `setns`
+/// into a mount, user or time namespace, `chroot`, and so on, without
+/// affecting the test process. The result travels back as JSON over a
+/// close-on-exec pipe.
+///
+/// ```no_run
+/// let pid = palisade_testkit::fork_run(|| std::process::id()).unwrap();
+/// assert_ne!(pid, std::process::id());
+/// ```
+pub fn fork_run<R, F>(f: F) -> Result<R, String>
+where
+    R: Serialize + DeserializeOwned,
+    F: FnOnce() -> R,
+{
+    let (rd, wr) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe2: {e}"))?;
+    // SAFETY: the child only runs `f` and exits; glibc's fork handlers keep
+    // malloc usable in the child of a multi-threaded parent.
+    match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
+        ForkResult::Child => {
+            drop(rd);
+            child(wr, f)
+        }
+        ForkResult::Parent { child } => {
+            drop(wr);
+            let mut buf = Vec::new();
+            let mut file = std::fs::File::from(rd);
+            let _ = file.read_to_end(&mut buf);
+            let status = waitpid(child, None).map_err(|e| format!("waitpid: {e}"))?;
+            if buf.is_empty() {
+                return Err(match status {
+                    WaitStatus::Signaled(_, sig, _) => format!("child killed by {sig:?}"),
+                    other => format!("child ended without a result: {other:?}"),
+                });
+            }
+            let out: Result<R, String> =
+                serde_json::from_slice(&buf).map_err(|e| format!("bad child result: {e}"))?;
+            out
+        }
+    }
+}
+
+fn child<R: Serialize, F: FnOnce() -> R>(wr: OwnedFd, f: F) -> ! {
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| {
+        p.downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "child panicked".to_owned())
+    });
+    let bytes = serde_json::to_vec(&result).unwrap_or_else(|e| {
+        serde_json::to_vec(&Err::<(), String>(format!("cannot encode result: {e}"))).unwrap()
+    });
+    let mut file = std::fs::File::from(wr);
+    let _ = file.write_all(&bytes);
+    drop(file);
+    // SAFETY: _exit skips atexit handlers and destructors of the parent's
+    // state that this forked copy must not run.
+    unsafe { libc::_exit(0) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn result_and_panic_come_back() {
+        let pid = fork_run(std::process::id).unwrap();
+        assert_ne!(pid, std::process::id());
+        let err = fork_run(|| -> u32 { panic!("boom {}", 42) }).unwrap_err();
+        assert!(err.contains("boom 42"), "{err}");
+    }
+}
