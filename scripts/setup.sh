@@ -15,10 +15,11 @@ set -euo pipefail
 #   procps          ps/pgrep for process checks
 packages=(busybox-static iproute2 util-linux libcap2-bin uidmap iputils-ping procps file)
 # Extra package groups, chosen by the caller:
-#   PALISADE_BENCH=1  benchmark peers (crun, runc, bwrap, hyperfine)
+#   PALISADE_BENCH=1  benchmark peers (crun, runc, bwrap, hyperfine), strace for
+#                     profiles, jq to read criterion's estimates into BENCHMARKS.md
 #   PALISADE_VM=1     the pure cgroup-v2 QEMU lane (guest kernel, qemu, initramfs tools)
 if [[ "${PALISADE_BENCH:-0}" == 1 ]]; then
-  packages+=(crun runc bubblewrap hyperfine strace)
+  packages+=(crun runc bubblewrap hyperfine strace jq)
 fi
 if [[ -n "${PALISADE_EXTRA_PACKAGES:-}" ]]; then
   read -r -a extra <<<"$PALISADE_EXTRA_PACKAGES"
