@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 
-export RUSTFLAGS="${RUSTFLAGS:-} -D warnings"
+# Warnings fail through clippy's -D warnings, not RUSTFLAGS: setting RUSTFLAGS
+# would replace .cargo/config.toml's rustflags and rebuild everything.
 export RUSTDOCFLAGS="${RUSTDOCFLAGS:-} -D warnings"
 
 echo "== cargo fmt --check"
@@ -19,3 +20,11 @@ echo "== cargo test"
 # The root tests share host state (mounts, cgroups, links): binaries run one
 # after another, and tests inside a binary coordinate through the test kit.
 cargo test --workspace --all-features --no-fail-fast 2>&1 | tee target/test.log
+echo "== benchmarks, smoke"
+# Criterion runs each benchmark once when not given --bench, so benches
+# cannot rot; built with the test profile already compiled above.
+cargo test --workspace --all-features --benches 2>&1 | tee target/bench-smoke.log
+echo "== cargo package"
+# Every publishable crate packages (metadata, readme, file list) together,
+# the facade resolving its siblings from the local packages.
+cargo package --workspace --exclude palisade-testkit --no-verify --allow-dirty --quiet
