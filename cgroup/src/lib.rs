@@ -1,1 +1,43 @@
-//! palisade-cgroup — placeholder, see README.
+//! cgroup v1, v2 and hybrid hierarchies as one typed tree.
+//!
+//! [`Hierarchy::detect`] finds the layout (`statfs` magic plus
+//! `/proc/self/mountinfo`): unified, legacy, or hybrid with v1 controllers
+//! beside a cgroup2 tree. A [`Cgroup`] lives at the same relative path in
+//! every hierarchy; each controller's files are used where that controller
+//! is ([`Hierarchy::placement`]), and the cgroup2 tree — present even in
+//! hybrid mode — gives `CLONE_INTO_CGROUP`, `cgroup.freeze`, `cgroup.kill`
+//! and PSI where the kernel has them.
+//!
+//! [`Resources`] is one description of limits with one documented v1↔v2
+//! translation (see the table in [`resources`]); [`Cgroup::apply`] writes
+//! only what is set and reports the file and value the kernel refused.
+//!
+//! ```no_run
+//! use palisade_cgroup::{Cgroup, Resources};
+//! let cg = Cgroup::create("palisade/box-1")?;
+//! cg.apply(&Resources::new().memory_max(256 << 20).pids_max(128).cpus(0.5))?;
+//! cg.add_process(4242)?;
+//! cg.freeze()?;
+//! cg.thaw()?;
+//! cg.delete()?; // kill, wait until empty, rmdir bottom-up
+//! # Ok::<(), palisade_cgroup::Error>(())
+//! ```
+
+mod cgroup;
+mod error;
+mod hierarchy;
+mod path;
+pub mod resources;
+mod stats;
+
+pub use cgroup::{Cgroup, PressureKind};
+pub use error::{Error, Result};
+pub use hierarchy::{CgroupMount, Controller, Hierarchy, Mode, Placement, parse_mountinfo};
+pub use path::CgroupPath;
+pub use resources::{
+    Cpu, Cpuset, DeviceRule, FileWrite, HugetlbLimit, Io, IoLimit, Memory, Resources,
+    io_weight_v2_to_v1, parse_id_list, shares_to_weight, weight_to_shares,
+};
+pub use stats::{
+    MemoryEvents, Pressure, PressureLine, Stats, flat_key, parse_memory_events, parse_pressure,
+};

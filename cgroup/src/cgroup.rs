@@ -1,0 +1,603 @@
+//! One cgroup spanning every hierarchy it lives in.
+
+use std::io::Write;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+
+use crate::hierarchy::{Controller, Hierarchy, Placement};
+use crate::stats::{Pressure, parse_memory_events, parse_pressure, read_u64};
+use crate::{CgroupPath, Error, MemoryEvents, Resources, Result, Stats};
+
+/// How long `freeze`, `thaw` and `delete` wait for the kernel.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The directory of the cgroup in one hierarchy.
+#[derive(Debug, Clone)]
+struct Dir {
+    /// Mount point of the hierarchy.
+    root: PathBuf,
+    /// `root/<path>`.
+    dir: PathBuf,
+    /// cgroup2?
+    unified: bool,
+    /// v1 controllers of this mount.
+    controllers: Vec<Controller>,
+    /// Prefixes of the path this handle created (outermost first), removed
+    /// by `delete` when empty.
+    created: Vec<PathBuf>,
+}
+
+/// Which PSI file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PressureKind {
+    /// `cpu.pressure`
+    Cpu,
+    /// `memory.pressure`
+    Memory,
+    /// `io.pressure`
+    Io,
+}
+
+/// A cgroup at the same relative path in the cgroup2 tree (when mounted)
+/// and in every v1 controller hierarchy: the handle a runtime keeps for one
+/// container.
+///
+/// ```no_run
+/// use palisade_cgroup::{Cgroup, Resources};
+/// let cg = Cgroup::create("palisade/demo")?;
+/// cg.apply(&Resources::new().memory_max(64 << 20).pids_max(64))?;
+/// cg.add_process(std::process::id() as i32)?;
+/// println!("{:?}", cg.stats()?);
+/// # Ok::<(), palisade_cgroup::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Cgroup {
+    path: CgroupPath,
+    hierarchy: Hierarchy,
+    dirs: Vec<Dir>,
+}
+
+impl Cgroup {
+    /// Creates the cgroup (and missing parents) in every hierarchy, on the
+    /// machine's detected layout. An existing directory is reused.
+    pub fn create(path: &str) -> Result<Cgroup> {
+        Cgroup::create_in(Hierarchy::cached()?.clone(), path)
+    }
+
+    /// [`create`](Cgroup::create) on a given layout.
+    pub fn create_in(hierarchy: Hierarchy, path: &str) -> Result<Cgroup> {
+        let path = CgroupPath::new(path)?;
+        let mut cg = Cgroup {
+            dirs: Self::dirs(&hierarchy, &path),
+            path,
+            hierarchy,
+        };
+        let prefixes: Vec<String> = cg.path.prefixes().map(str::to_owned).collect();
+        for i in 0..cg.dirs.len() {
+            for prefix in &prefixes {
+                let dir = cg.dirs[i].root.join(prefix);
+                match std::fs::create_dir(&dir) {
+                    Ok(()) => cg.dirs[i].created.push(dir.clone()),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) => {
+                        let err = Error::io("mkdir", &dir, e);
+                        let _ = cg.remove_created();
+                        return Err(err);
+                    }
+                }
+                if cg.dirs[i].controllers.contains(&Controller::Cpuset) {
+                    if let Err(e) = inherit_cpuset(&dir) {
+                        let _ = cg.remove_created();
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        Ok(cg)
+    }
+
+    /// Opens an existing cgroup; it must exist in at least one hierarchy.
+    /// `delete` of an opened cgroup removes only its own directories.
+    pub fn open(path: &str) -> Result<Cgroup> {
+        let hierarchy = Hierarchy::cached()?.clone();
+        let path = CgroupPath::new(path)?;
+        let dirs: Vec<Dir> = Self::dirs(&hierarchy, &path)
+            .into_iter()
+            .filter(|d| d.dir.is_dir())
+            .collect();
+        if dirs.is_empty() {
+            return Err(Error::Io {
+                op: "open cgroup",
+                path: PathBuf::from(path.as_str()),
+                errno: Errno::ENOENT,
+            });
+        }
+        Ok(Cgroup {
+            path,
+            hierarchy,
+            dirs,
+        })
+    }
+
+    fn dirs(hierarchy: &Hierarchy, path: &CgroupPath) -> Vec<Dir> {
+        let mut dirs = Vec::new();
+        if let Some(root) = hierarchy.unified() {
+            dirs.push(Dir {
+                root: root.to_owned(),
+                dir: root.join(path.as_str()),
+                unified: true,
+                controllers: Vec::new(),
+                created: Vec::new(),
+            });
+        }
+        for (controller, root) in hierarchy.v1_mounts() {
+            match dirs.iter_mut().find(|d| d.root == *root) {
+                Some(d) => d.controllers.push(*controller),
+                None => dirs.push(Dir {
+                    root: root.clone(),
+                    dir: root.join(path.as_str()),
+                    unified: false,
+                    controllers: vec![*controller],
+                    created: Vec::new(),
+                }),
+            }
+        }
+        dirs
+    }
+
+    /// The path relative to each hierarchy's root.
+    pub fn path(&self) -> &CgroupPath {
+        &self.path
+    }
+
+    /// The layout this cgroup was made on.
+    pub fn hierarchy(&self) -> &Hierarchy {
+        &self.hierarchy
+    }
+
+    /// The cgroup2 directory, when a cgroup2 tree is mounted.
+    pub fn v2_dir(&self) -> Option<&Path> {
+        self.dirs
+            .iter()
+            .find(|d| d.unified)
+            .map(|d| d.dir.as_path())
+    }
+
+    /// The v1 directory of `controller`, when it is mounted as v1.
+    pub fn v1_dir(&self, controller: Controller) -> Option<&Path> {
+        self.dirs
+            .iter()
+            .find(|d| d.controllers.contains(&controller))
+            .map(|d| d.dir.as_path())
+    }
+
+    /// Every directory of this cgroup (cgroup2 first).
+    pub fn dirs_iter(&self) -> impl Iterator<Item = &Path> {
+        self.dirs.iter().map(|d| d.dir.as_path())
+    }
+
+    /// The directory holding `controller`'s files.
+    fn dir_of(&self, controller: Controller) -> Result<&Path> {
+        match self.hierarchy.placement(controller)? {
+            Placement::V2(_) => self.v2_dir(),
+            Placement::V1(_) => self.v1_dir(controller),
+        }
+        .ok_or(Error::ControllerMissing {
+            controller: controller.v1_name(),
+        })
+    }
+
+    /// An `O_DIRECTORY | O_CLOEXEC` fd of the cgroup2 directory, for
+    /// `clone3(CLONE_INTO_CGROUP)`.
+    pub fn dirfd(&self) -> Result<OwnedFd> {
+        let dir = self.v2_dir().ok_or(Error::Unsupported {
+            what: "a cgroup2 directory fd (no cgroup2 tree mounted)",
+            version: "v1",
+        })?;
+        let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).map_err(|_| {
+            Error::InvalidPath {
+                path: dir.display().to_string(),
+                reason: "contains NUL",
+            }
+        })?;
+        // SAFETY: valid C string.
+        let fd = unsafe {
+            libc::open(
+                c.as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(Error::Io {
+                op: "open",
+                path: dir.to_owned(),
+                errno: Errno::last(),
+            });
+        }
+        // SAFETY: fresh fd.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+
+    /// Moves process `pid` (all its threads) into the cgroup in every
+    /// hierarchy.
+    pub fn add_process(&self, pid: i32) -> Result<()> {
+        for d in &self.dirs {
+            write_file(&d.dir.join("cgroup.procs"), &pid.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Moves process `pid` into the v1 hierarchies only (when it was already
+    /// started in the cgroup2 directory by `CLONE_INTO_CGROUP`).
+    pub fn add_process_v1(&self, pid: i32) -> Result<()> {
+        for d in self.dirs.iter().filter(|d| !d.unified) {
+            write_file(&d.dir.join("cgroup.procs"), &pid.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Moves one thread: `tasks` in v1; in v2 only into a threaded cgroup
+    /// (`cgroup.threads`).
+    pub fn add_thread(&self, tid: i32) -> Result<()> {
+        for d in &self.dirs {
+            let file = if d.unified { "cgroup.threads" } else { "tasks" };
+            write_file(&d.dir.join(file), &tid.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Pids in the cgroup (from the cgroup2 tree when mounted: it tracks
+    /// every process even in hybrid mode).
+    pub fn procs(&self) -> Result<Vec<i32>> {
+        let Some(d) = self.dirs.first() else {
+            return Ok(Vec::new());
+        };
+        read_pids(&d.dir.join("cgroup.procs"))
+    }
+
+    /// Child cgroups (names relative to this one).
+    pub fn children(&self) -> Result<Vec<String>> {
+        let Some(d) = self.dirs.first() else {
+            return Ok(Vec::new());
+        };
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&d.dir).map_err(|e| Error::io("read_dir", &d.dir, e))? {
+            let entry = entry.map_err(|e| Error::io("read_dir", &d.dir, e))?;
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                names.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    /// Writes every set limit. On cgroup2, the needed controllers are first
+    /// enabled in `cgroup.subtree_control` of each ancestor. Validates
+    /// everything first; the error of a refused write names file and value.
+    pub fn apply(&self, resources: &Resources) -> Result<()> {
+        let writes = resources.plan(&self.hierarchy)?;
+        let mut enabled: Vec<Controller> = Vec::new();
+        for w in &writes {
+            if let Placement::V2(root) = self.hierarchy.placement(w.controller)? {
+                if !enabled.contains(&w.controller) {
+                    self.enable_v2(root, w.controller)?;
+                    enabled.push(w.controller);
+                }
+            }
+        }
+        let mut i = 0;
+        while i < writes.len() {
+            let w = &writes[i];
+            let file = self.dir_of(w.controller)?.join(&w.file);
+            match write_file(&file, &w.value) {
+                // v1 refuses a memory limit above memsw: raise memsw first.
+                Err(Error::Write {
+                    errno: Errno::EINVAL,
+                    ..
+                }) if w.file == "memory.limit_in_bytes"
+                    && writes
+                        .get(i + 1)
+                        .is_some_and(|n| n.file == "memory.memsw.limit_in_bytes") =>
+                {
+                    let next = &writes[i + 1];
+                    write_file(&self.dir_of(next.controller)?.join(&next.file), &next.value)?;
+                    write_file(&file, &w.value)?;
+                    i += 2;
+                    continue;
+                }
+                other => other?,
+            }
+            i += 1;
+        }
+        Ok(())
+    }
+
+    fn enable_v2(&self, root: &Path, controller: Controller) -> Result<()> {
+        let Some(name) = controller.v2_name() else {
+            return Ok(());
+        };
+        // Enable in the root and in every ancestor, never in the leaf
+        // itself: the leaf holds processes (no-internal-process rule).
+        let mut dirs = vec![root.to_owned()];
+        let prefixes: Vec<&str> = self.path.prefixes().collect();
+        dirs.extend(prefixes[..prefixes.len() - 1].iter().map(|p| root.join(p)));
+        for dir in dirs {
+            let file = dir.join("cgroup.subtree_control");
+            let current =
+                std::fs::read_to_string(&file).map_err(|e| Error::io("read", &file, e))?;
+            if !current.split_whitespace().any(|c| c == name) {
+                write_file(&file, &format!("+{name}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Current usage.
+    pub fn stats(&self) -> Result<Stats> {
+        let mut s = Stats::default();
+        if let Ok(dir) = self.dir_of(Controller::Memory) {
+            let v2 = Some(dir) == self.v2_dir();
+            if v2 {
+                s.memory_current = read_u64(&dir.join("memory.current"))?;
+                s.memory_peak = read_u64(&dir.join("memory.peak"))?;
+                s.oom_kills = Some(self.memory_events()?.oom_kill);
+            } else {
+                s.memory_current = read_u64(&dir.join("memory.usage_in_bytes"))?;
+                s.memory_peak = read_u64(&dir.join("memory.max_usage_in_bytes"))?;
+                s.oom_kills = Some(self.memory_events()?.oom_kill);
+            }
+        }
+        if let Ok(dir) = self.dir_of(Controller::Pids) {
+            s.pids_current = read_u64(&dir.join("pids.current"))?;
+        }
+        if let Some(dir) = self.v1_dir(Controller::Cpuacct) {
+            s.cpu_usage_usec = read_u64(&dir.join("cpuacct.usage"))?.map(|ns| ns / 1000);
+        } else if let Some(dir) = self.v2_dir() {
+            let path = dir.join("cpu.stat");
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                s.cpu_usage_usec = crate::flat_key(&text, "usage_usec");
+            }
+        }
+        Ok(s)
+    }
+
+    /// Memory event counters (`memory.events` on v2, `memory.oom_control`
+    /// on v1, where only `oom_kill` and `oom` — under_oom — exist).
+    pub fn memory_events(&self) -> Result<MemoryEvents> {
+        let dir = self.dir_of(Controller::Memory)?;
+        if Some(dir) == self.v2_dir() {
+            let path = dir.join("memory.events");
+            let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
+            Ok(parse_memory_events(&text))
+        } else {
+            let path = dir.join("memory.oom_control");
+            let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
+            Ok(MemoryEvents {
+                oom: crate::flat_key(&text, "under_oom").unwrap_or(0),
+                oom_kill: crate::flat_key(&text, "oom_kill").unwrap_or(0),
+                ..MemoryEvents::default()
+            })
+        }
+    }
+
+    /// Pressure stall information (cgroup2 only).
+    pub fn pressure(&self, kind: PressureKind) -> Result<Pressure> {
+        let dir = self.v2_dir().ok_or(Error::Unsupported {
+            what: "pressure stall information",
+            version: "v1",
+        })?;
+        let file = dir.join(match kind {
+            PressureKind::Cpu => "cpu.pressure",
+            PressureKind::Memory => "memory.pressure",
+            PressureKind::Io => "io.pressure",
+        });
+        let text = std::fs::read_to_string(&file).map_err(|e| Error::io("read", &file, e))?;
+        parse_pressure(&text).map_err(|reason| Error::Parse { file, reason })
+    }
+
+    /// Freezes every process, returning once the kernel reports the group
+    /// frozen (`frozen 1` in `cgroup.events`, or v1 `FROZEN`).
+    pub fn freeze(&self) -> Result<()> {
+        self.set_frozen(true)
+    }
+
+    /// Thaws the group.
+    pub fn thaw(&self) -> Result<()> {
+        self.set_frozen(false)
+    }
+
+    fn set_frozen(&self, frozen: bool) -> Result<()> {
+        if let Some(dir) = self.v2_dir().filter(|d| d.join("cgroup.freeze").exists()) {
+            write_file(&dir.join("cgroup.freeze"), if frozen { "1" } else { "0" })?;
+            let events = dir.join("cgroup.events");
+            let want = if frozen { Some(1) } else { Some(0) };
+            return wait_until(dir, if frozen { "freeze" } else { "thaw" }, || {
+                let text =
+                    std::fs::read_to_string(&events).map_err(|e| Error::io("read", &events, e))?;
+                Ok(crate::flat_key(&text, "frozen") == want)
+            });
+        }
+        let dir = self
+            .v1_dir(Controller::Freezer)
+            .ok_or(Error::ControllerMissing {
+                controller: "freezer",
+            })?;
+        let state = dir.join("freezer.state");
+        let want = if frozen { "FROZEN" } else { "THAWED" };
+        write_file(&state, want)?;
+        wait_until(dir, if frozen { "freeze" } else { "thaw" }, || {
+            let text = std::fs::read_to_string(&state).map_err(|e| Error::io("read", &state, e))?;
+            Ok(text.trim() == want)
+        })
+    }
+
+    /// Kills every process of the group and its descendants: `cgroup.kill`
+    /// where the kernel has it (5.14), else freeze, SIGKILL each, thaw.
+    pub fn kill(&self) -> Result<()> {
+        if let Some(dir) = self.v2_dir() {
+            let file = dir.join("cgroup.kill");
+            if file.exists() {
+                return write_file(&file, "1");
+            }
+        }
+        let frozen = self.freeze().is_ok();
+        for d in &self.dirs {
+            for pid in read_pids_recursive(&d.dir)? {
+                // SAFETY: kill with a pid read from the group.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+        if frozen {
+            self.thaw()?;
+        }
+        Ok(())
+    }
+
+    /// Kills what runs in it, waits until it is empty, and removes its
+    /// directories bottom-up in every hierarchy (children first), plus the
+    /// parents this handle created. Retries EBUSY a bounded number of times.
+    pub fn delete(self) -> Result<()> {
+        if self.dirs.iter().any(|d| d.dir.exists()) {
+            self.kill()?;
+            let dirs = self.dirs.clone();
+            wait_until(&self.dirs[0].dir, "emptying", || {
+                for d in &dirs {
+                    if d.dir.exists() && !read_pids_recursive(&d.dir)?.is_empty() {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            })?;
+            for d in &self.dirs {
+                rmdir_tree(&d.dir)?;
+            }
+        }
+        self.remove_created()
+    }
+
+    fn remove_created(&self) -> Result<()> {
+        for d in &self.dirs {
+            for dir in d.created.iter().rev() {
+                match std::fs::remove_dir(dir) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    // A parent another cgroup also uses stays.
+                    Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTEMPTY | libc::EBUSY)) => {
+                        break;
+                    }
+                    Err(e) => return Err(Error::io("rmdir", dir, e)),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A v1 cpuset starts empty; a task cannot join it until `cpus` and `mems`
+/// are set. Copy the parent's, as `cgroup.clone_children` would.
+fn inherit_cpuset(dir: &Path) -> Result<()> {
+    let Some(parent) = dir.parent() else {
+        return Ok(());
+    };
+    for file in ["cpuset.cpus", "cpuset.mems"] {
+        let own = dir.join(file);
+        let current = std::fs::read_to_string(&own).map_err(|e| Error::io("read", &own, e))?;
+        if current.trim().is_empty() {
+            let from = parent.join(file);
+            let value = std::fs::read_to_string(&from).map_err(|e| Error::io("read", &from, e))?;
+            write_file(&own, value.trim())?;
+        }
+    }
+    Ok(())
+}
+
+fn rmdir_tree(dir: &Path) -> Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io("read_dir", dir, e)),
+    };
+    for entry in entries.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            rmdir_tree(&entry.path())?;
+        }
+    }
+    let mut delay = Duration::from_millis(1);
+    for _ in 0..50 {
+        match std::fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            // The last task is exiting: the kernel frees the group shortly.
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(Duration::from_millis(50));
+            }
+            Err(e) => return Err(Error::io("rmdir", dir, e)),
+        }
+    }
+    Err(Error::Io {
+        op: "rmdir (still busy after retries)",
+        path: dir.to_owned(),
+        errno: Errno::EBUSY,
+    })
+}
+
+fn wait_until(
+    dir: &Path,
+    what: &'static str,
+    mut done: impl FnMut() -> Result<bool>,
+) -> Result<()> {
+    let start = Instant::now();
+    let mut delay = Duration::from_micros(100);
+    loop {
+        if done()? {
+            return Ok(());
+        }
+        if start.elapsed() > SETTLE_TIMEOUT {
+            return Err(Error::Timeout {
+                what,
+                path: dir.to_owned(),
+                millis: SETTLE_TIMEOUT.as_millis() as u64,
+            });
+        }
+        std::thread::sleep(delay);
+        delay = (delay * 2).min(Duration::from_millis(20));
+    }
+}
+
+fn read_pids(file: &Path) -> Result<Vec<i32>> {
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io("read", file, e)),
+    };
+    Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
+}
+
+fn read_pids_recursive(dir: &Path) -> Result<Vec<i32>> {
+    let mut pids = read_pids(&dir.join("cgroup.procs"))?;
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                pids.extend(read_pids_recursive(&entry.path())?);
+            }
+        }
+    }
+    Ok(pids)
+}
+
+/// Writes `value` to an existing cgroupfs file in one `write`.
+pub(crate) fn write_file(file: &Path, value: &str) -> Result<()> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(file)
+        .and_then(|mut f| f.write_all(value.as_bytes()))
+        .map_err(|e| Error::Write {
+            file: file.to_owned(),
+            value: value.to_owned(),
+            errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        })
+}

@@ -1,0 +1,717 @@
+//! Resource limits, and their one translation to v1 and v2 files.
+//!
+//! | resource | cgroup v2 | cgroup v1 |
+//! |---|---|---|
+//! | cpu weight / shares | `cpu.weight` (1..=10000) | `cpu.shares` (2..=262144); [`shares_to_weight`] / [`weight_to_shares`] |
+//! | cpu quota/period | `cpu.max` `"quota period"` / `"max period"` | `cpu.cfs_period_us`, `cpu.cfs_quota_us` (-1 = max) |
+//! | cpu burst | `cpu.max.burst` | `cpu.cfs_burst_us` |
+//! | cpu idle | `cpu.idle` | `cpu.idle` |
+//! | cpuset | `cpuset.cpus`, `cpuset.mems` | same names |
+//! | memory max | `memory.max` | `memory.limit_in_bytes` |
+//! | memory high | `memory.high` | unsupported (typed error) |
+//! | memory low | `memory.low` | `memory.soft_limit_in_bytes` |
+//! | memory min | `memory.min` | unsupported |
+//! | swap | `memory.swap.max` (swap only) | `memory.memsw.limit_in_bytes` (= max + swap) |
+//! | swappiness | unsupported | `memory.swappiness` |
+//! | oom-kill disable | unsupported | `memory.oom_control` |
+//! | pids max | `pids.max` | `pids.max` |
+//! | io weight | `io.weight` (1..=10000) | `blkio.weight` (10..=1000); [`io_weight_v2_to_v1`] |
+//! | io device limits | `io.max` `"maj:min rbps= wbps= riops= wiops="` | `blkio.throttle.{read,write}_{bps,iops}_device` |
+//! | hugetlb | `hugetlb.<size>.max` | `hugetlb.<size>.limit_in_bytes` |
+//! | devices | unsupported (eBPF) | `devices.allow` / `devices.deny` |
+
+use crate::hierarchy::{Controller, Hierarchy, Placement};
+use crate::{Error, Result};
+
+/// CPU limits.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+pub struct Cpu {
+    /// v2 weight, 1..=10000 (default 100).
+    pub weight: Option<u64>,
+    /// v1 shares, 2..=262144 (default 1024). Converted when on v2.
+    pub shares: Option<u64>,
+    /// Bandwidth quota per period in microseconds; `None` in a set `max` = unlimited.
+    pub quota_us: Option<u64>,
+    /// Period in microseconds, 1000..=1000000.
+    pub period_us: Option<u64>,
+    /// Burst in microseconds.
+    pub burst_us: Option<u64>,
+    /// SCHED_IDLE-like group.
+    pub idle: Option<bool>,
+}
+
+/// CPU and memory-node placement.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+pub struct Cpuset {
+    /// CPU list, e.g. `"0-1,3"`.
+    pub cpus: Option<String>,
+    /// Memory-node list, e.g. `"0"`.
+    pub mems: Option<String>,
+}
+
+/// Memory limits, bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+pub struct Memory {
+    /// Hard limit (OOM beyond it).
+    pub max: Option<u64>,
+    /// Throttling threshold (v2).
+    pub high: Option<u64>,
+    /// Best-effort protection.
+    pub low: Option<u64>,
+    /// Hard protection (v2).
+    pub min: Option<u64>,
+    /// Swap allowed on top of `max`.
+    pub swap: Option<u64>,
+    /// Swappiness 0..=100 (v1).
+    pub swappiness: Option<u64>,
+    /// Disable the OOM killer (v1).
+    pub oom_kill_disable: Option<bool>,
+}
+
+/// Per-device I/O limit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+pub struct IoLimit {
+    /// Device major number.
+    pub major: u32,
+    /// Device minor number.
+    pub minor: u32,
+    /// Read bytes per second.
+    pub read_bps: Option<u64>,
+    /// Write bytes per second.
+    pub write_bps: Option<u64>,
+    /// Read operations per second.
+    pub read_iops: Option<u64>,
+    /// Write operations per second.
+    pub write_iops: Option<u64>,
+}
+
+/// Block I/O.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+pub struct Io {
+    /// v2 weight 1..=10000 (converted to `blkio.weight` 10..=1000 on v1).
+    pub weight: Option<u64>,
+    /// Per-device limits.
+    pub limits: Vec<IoLimit>,
+}
+
+/// A huge-page limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct HugetlbLimit {
+    /// Page size as the kernel names it: `"2MB"`, `"1GB"`.
+    pub page_size: String,
+    /// Bytes.
+    pub limit: u64,
+}
+
+/// A v1 device access rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct DeviceRule {
+    /// Allow (`true`) or deny.
+    pub allow: bool,
+    /// `'a'` all, `'c'` char, `'b'` block.
+    pub kind: char,
+    /// Major number, `None` = any.
+    pub major: Option<u32>,
+    /// Minor number, `None` = any.
+    pub minor: Option<u32>,
+    /// Subset of `"rwm"`.
+    pub access: String,
+}
+
+impl DeviceRule {
+    fn to_kernel(&self) -> String {
+        let n = |v: Option<u32>| v.map_or("*".to_owned(), |v| v.to_string());
+        if self.kind == 'a' {
+            "a".to_owned()
+        } else {
+            format!(
+                "{} {}:{} {}",
+                self.kind,
+                n(self.major),
+                n(self.minor),
+                self.access
+            )
+        }
+    }
+}
+
+/// Every limit a container can get; only what is set is written.
+///
+/// ```
+/// use palisade_cgroup::Resources;
+/// let r = Resources::new().memory_max(64 << 20).pids_max(64).cpu_max(50_000, 100_000);
+/// assert_eq!(r.memory.max, Some(64 << 20));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+pub struct Resources {
+    /// CPU.
+    pub cpu: Cpu,
+    /// Cpuset.
+    pub cpuset: Cpuset,
+    /// Memory.
+    pub memory: Memory,
+    /// Maximum number of tasks.
+    pub pids_max: Option<u64>,
+    /// Block I/O.
+    pub io: Io,
+    /// Huge pages.
+    pub hugetlb: Vec<HugetlbLimit>,
+    /// Device rules (v1), applied in order.
+    pub devices: Vec<DeviceRule>,
+}
+
+impl Resources {
+    /// Nothing set.
+    pub fn new() -> Resources {
+        Resources::default()
+    }
+    /// Memory hard limit.
+    pub fn memory_max(mut self, bytes: u64) -> Self {
+        self.memory.max = Some(bytes);
+        self
+    }
+    /// Memory throttle threshold (v2).
+    pub fn memory_high(mut self, bytes: u64) -> Self {
+        self.memory.high = Some(bytes);
+        self
+    }
+    /// Swap on top of the memory limit.
+    pub fn memory_swap(mut self, bytes: u64) -> Self {
+        self.memory.swap = Some(bytes);
+        self
+    }
+    /// Task limit.
+    pub fn pids_max(mut self, max: u64) -> Self {
+        self.pids_max = Some(max);
+        self
+    }
+    /// CPU weight (v2 scale 1..=10000).
+    pub fn cpu_weight(mut self, weight: u64) -> Self {
+        self.cpu.weight = Some(weight);
+        self
+    }
+    /// CPU shares (v1 scale 2..=262144).
+    pub fn cpu_shares(mut self, shares: u64) -> Self {
+        self.cpu.shares = Some(shares);
+        self
+    }
+    /// CPU bandwidth: `quota_us` per `period_us`.
+    pub fn cpu_max(mut self, quota_us: u64, period_us: u64) -> Self {
+        self.cpu.quota_us = Some(quota_us);
+        self.cpu.period_us = Some(period_us);
+        self
+    }
+    /// Fractional CPUs, as `docker --cpus` (period 100 ms).
+    pub fn cpus(self, cpus: f64) -> Self {
+        let quota = (cpus * 100_000.0).round().max(1000.0) as u64;
+        self.cpu_max(quota, 100_000)
+    }
+    /// CPU list.
+    pub fn cpuset_cpus(mut self, cpus: &str) -> Self {
+        self.cpuset.cpus = Some(cpus.to_owned());
+        self
+    }
+    /// Memory-node list.
+    pub fn cpuset_mems(mut self, mems: &str) -> Self {
+        self.cpuset.mems = Some(mems.to_owned());
+        self
+    }
+    /// I/O weight (v2 scale).
+    pub fn io_weight(mut self, weight: u64) -> Self {
+        self.io.weight = Some(weight);
+        self
+    }
+    /// A per-device I/O limit.
+    pub fn io_limit(mut self, limit: IoLimit) -> Self {
+        self.io.limits.push(limit);
+        self
+    }
+    /// A huge-page limit.
+    pub fn hugetlb(mut self, page_size: &str, bytes: u64) -> Self {
+        self.hugetlb.push(HugetlbLimit {
+            page_size: page_size.to_owned(),
+            limit: bytes,
+        });
+        self
+    }
+    /// A v1 device rule.
+    pub fn device(mut self, rule: DeviceRule) -> Self {
+        self.devices.push(rule);
+        self
+    }
+
+    /// Checks every value against its range before anything is written.
+    pub fn validate(&self) -> Result<()> {
+        let range = |field, v: Option<u64>, lo: u64, hi: u64, reason| match v {
+            Some(v) if !(lo..=hi).contains(&v) => Err(Error::InvalidValue {
+                field,
+                value: v.to_string(),
+                reason,
+            }),
+            _ => Ok(()),
+        };
+        range("cpu.weight", self.cpu.weight, 1, 10_000, "1..=10000")?;
+        range("cpu.shares", self.cpu.shares, 2, 262_144, "2..=262144")?;
+        range(
+            "cpu period",
+            self.cpu.period_us,
+            1_000,
+            1_000_000,
+            "1000..=1000000 µs",
+        )?;
+        range(
+            "cpu quota",
+            self.cpu.quota_us,
+            1_000,
+            u64::MAX / 2,
+            ">= 1000 µs",
+        )?;
+        range(
+            "memory.swappiness",
+            self.memory.swappiness,
+            0,
+            100,
+            "0..=100",
+        )?;
+        range("io.weight", self.io.weight, 1, 10_000, "1..=10000")?;
+        range("pids.max", self.pids_max, 1, i64::MAX as u64, ">= 1")?;
+        if self.cpu.weight.is_some() && self.cpu.shares.is_some() {
+            return Err(Error::InvalidValue {
+                field: "cpu",
+                value: "weight and shares".into(),
+                reason: "set one of them; they are the same knob on two scales",
+            });
+        }
+        if self.cpu.quota_us.is_some() && self.cpu.period_us.is_none() {
+            return Err(Error::InvalidValue {
+                field: "cpu quota",
+                value: format!("{:?}", self.cpu.quota_us),
+                reason: "a quota needs a period",
+            });
+        }
+        for (field, list) in [
+            ("cpuset.cpus", &self.cpuset.cpus),
+            ("cpuset.mems", &self.cpuset.mems),
+        ] {
+            if let Some(list) = list {
+                parse_id_list(list).map_err(|reason| Error::InvalidValue {
+                    field,
+                    value: list.clone(),
+                    reason,
+                })?;
+            }
+        }
+        for h in &self.hugetlb {
+            let ok = h.page_size.len() >= 3
+                && h.page_size.ends_with('B')
+                && h.page_size[..h.page_size.len() - 2]
+                    .bytes()
+                    .all(|b| b.is_ascii_digit())
+                && matches!(&h.page_size[h.page_size.len() - 2..], "KB" | "MB" | "GB");
+            if !ok {
+                return Err(Error::InvalidValue {
+                    field: "hugetlb page size",
+                    value: h.page_size.clone(),
+                    reason: "like 2MB or 1GB",
+                });
+            }
+        }
+        for d in &self.devices {
+            if !matches!(d.kind, 'a' | 'b' | 'c')
+                || d.access.is_empty()
+                || !d.access.chars().all(|c| "rwm".contains(c))
+            {
+                return Err(Error::InvalidValue {
+                    field: "device rule",
+                    value: format!("{d:?}"),
+                    reason: "kind a/b/c, access a non-empty subset of rwm",
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The writes `apply` will make on `hierarchy`, in order: each names the
+    /// controller, the file and the value. Validates first; a resource the
+    /// controller's hierarchy cannot express is an `Unsupported` error.
+    pub fn plan(&self, hierarchy: &Hierarchy) -> Result<Vec<FileWrite>> {
+        self.validate()?;
+        let mut w = Plan {
+            hierarchy,
+            writes: Vec::new(),
+        };
+        let cpu = &self.cpu;
+        if let Some(weight) = cpu.weight.or(cpu.shares.map(shares_to_weight)) {
+            match w.v(Controller::Cpu)? {
+                true => w.push(Controller::Cpu, "cpu.weight", weight),
+                false => w.push(
+                    Controller::Cpu,
+                    "cpu.shares",
+                    cpu.shares.unwrap_or_else(|| weight_to_shares(weight)),
+                ),
+            }
+        }
+        if let Some(period) = cpu.period_us {
+            match w.v(Controller::Cpu)? {
+                true => {
+                    let quota = cpu.quota_us.map_or("max".to_owned(), |q| q.to_string());
+                    w.push(Controller::Cpu, "cpu.max", format!("{quota} {period}"))
+                }
+                false => {
+                    w.push(Controller::Cpu, "cpu.cfs_period_us", period);
+                    let quota = cpu.quota_us.map_or("-1".to_owned(), |q| q.to_string());
+                    w.push(Controller::Cpu, "cpu.cfs_quota_us", quota);
+                }
+            }
+        }
+        if let Some(burst) = cpu.burst_us {
+            let file = if w.v(Controller::Cpu)? {
+                "cpu.max.burst"
+            } else {
+                "cpu.cfs_burst_us"
+            };
+            w.push(Controller::Cpu, file, burst);
+        }
+        if let Some(idle) = cpu.idle {
+            w.push(Controller::Cpu, "cpu.idle", u8::from(idle));
+        }
+        if let Some(cpus) = &self.cpuset.cpus {
+            w.v(Controller::Cpuset)?;
+            w.push(Controller::Cpuset, "cpuset.cpus", cpus);
+        }
+        if let Some(mems) = &self.cpuset.mems {
+            w.v(Controller::Cpuset)?;
+            w.push(Controller::Cpuset, "cpuset.mems", mems);
+        }
+        let m = &self.memory;
+        let any_memory = m.max.is_some()
+            || m.high.is_some()
+            || m.low.is_some()
+            || m.min.is_some()
+            || m.swap.is_some()
+            || m.swappiness.is_some()
+            || m.oom_kill_disable.is_some();
+        if any_memory {
+            let v2 = w.v(Controller::Memory)?;
+            let unsupported = |what, v2: bool| Error::Unsupported {
+                what,
+                version: if v2 { "v2" } else { "v1" },
+            };
+            if let Some(max) = m.max {
+                w.push(
+                    Controller::Memory,
+                    if v2 {
+                        "memory.max"
+                    } else {
+                        "memory.limit_in_bytes"
+                    },
+                    max,
+                );
+            }
+            if let Some(swap) = m.swap {
+                if v2 {
+                    w.push(Controller::Memory, "memory.swap.max", swap);
+                } else {
+                    let max = m.max.ok_or(Error::InvalidValue {
+                        field: "memory swap",
+                        value: swap.to_string(),
+                        reason: "on cgroup v1 swap needs a memory max (memsw = max + swap)",
+                    })?;
+                    w.push(
+                        Controller::Memory,
+                        "memory.memsw.limit_in_bytes",
+                        max.saturating_add(swap),
+                    );
+                }
+            }
+            if let Some(high) = m.high {
+                if !v2 {
+                    return Err(unsupported("memory.high", v2));
+                }
+                w.push(Controller::Memory, "memory.high", high);
+            }
+            if let Some(low) = m.low {
+                w.push(
+                    Controller::Memory,
+                    if v2 {
+                        "memory.low"
+                    } else {
+                        "memory.soft_limit_in_bytes"
+                    },
+                    low,
+                );
+            }
+            if let Some(min) = m.min {
+                if !v2 {
+                    return Err(unsupported("memory.min", v2));
+                }
+                w.push(Controller::Memory, "memory.min", min);
+            }
+            if let Some(s) = m.swappiness {
+                if v2 {
+                    return Err(unsupported("memory swappiness", v2));
+                }
+                w.push(Controller::Memory, "memory.swappiness", s);
+            }
+            if let Some(disable) = m.oom_kill_disable {
+                if v2 {
+                    return Err(unsupported("disabling the OOM killer", v2));
+                }
+                w.push(Controller::Memory, "memory.oom_control", u8::from(disable));
+            }
+        }
+        if let Some(max) = self.pids_max {
+            w.v(Controller::Pids)?;
+            w.push(Controller::Pids, "pids.max", max);
+        }
+        if self.io.weight.is_some() || !self.io.limits.is_empty() {
+            let v2 = w.v(Controller::Io)?;
+            if let Some(weight) = self.io.weight {
+                match v2 {
+                    true => w.push(Controller::Io, "io.weight", weight),
+                    false => w.push(Controller::Io, "blkio.weight", io_weight_v2_to_v1(weight)),
+                }
+            }
+            for l in &self.io.limits {
+                let dev = format!("{}:{}", l.major, l.minor);
+                if v2 {
+                    let mut line = dev.clone();
+                    for (key, v) in [
+                        ("rbps", l.read_bps),
+                        ("wbps", l.write_bps),
+                        ("riops", l.read_iops),
+                        ("wiops", l.write_iops),
+                    ] {
+                        if let Some(v) = v {
+                            line.push_str(&format!(" {key}={v}"));
+                        }
+                    }
+                    w.push(Controller::Io, "io.max", line);
+                } else {
+                    for (file, v) in [
+                        ("blkio.throttle.read_bps_device", l.read_bps),
+                        ("blkio.throttle.write_bps_device", l.write_bps),
+                        ("blkio.throttle.read_iops_device", l.read_iops),
+                        ("blkio.throttle.write_iops_device", l.write_iops),
+                    ] {
+                        if let Some(v) = v {
+                            w.push(Controller::Io, file, format!("{dev} {v}"));
+                        }
+                    }
+                }
+            }
+        }
+        for h in &self.hugetlb {
+            let v2 = w.v(Controller::Hugetlb)?;
+            let file = if v2 {
+                format!("hugetlb.{}.max", h.page_size)
+            } else {
+                format!("hugetlb.{}.limit_in_bytes", h.page_size)
+            };
+            w.push_owned(Controller::Hugetlb, file, h.limit.to_string());
+        }
+        for d in &self.devices {
+            if w.v(Controller::Devices)? {
+                return Err(Error::Unsupported {
+                    what: "device rules (need eBPF)",
+                    version: "v2",
+                });
+            }
+            w.push(
+                Controller::Devices,
+                if d.allow {
+                    "devices.allow"
+                } else {
+                    "devices.deny"
+                },
+                d.to_kernel(),
+            );
+        }
+        Ok(w.writes)
+    }
+
+    /// Controllers this set of resources needs.
+    pub fn controllers(&self) -> Vec<Controller> {
+        let mut c = Vec::new();
+        let cpu = &self.cpu;
+        if cpu.weight.is_some()
+            || cpu.shares.is_some()
+            || cpu.period_us.is_some()
+            || cpu.burst_us.is_some()
+            || cpu.idle.is_some()
+        {
+            c.push(Controller::Cpu);
+        }
+        if self.cpuset.cpus.is_some() || self.cpuset.mems.is_some() {
+            c.push(Controller::Cpuset);
+        }
+        if self.memory != Memory::default() {
+            c.push(Controller::Memory);
+        }
+        if self.pids_max.is_some() {
+            c.push(Controller::Pids);
+        }
+        if self.io != Io::default() {
+            c.push(Controller::Io);
+        }
+        if !self.hugetlb.is_empty() {
+            c.push(Controller::Hugetlb);
+        }
+        if !self.devices.is_empty() {
+            c.push(Controller::Devices);
+        }
+        c
+    }
+}
+
+/// One write `apply` makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileWrite {
+    /// The controller the file belongs to.
+    pub controller: Controller,
+    /// The interface file name, e.g. `memory.max`.
+    pub file: String,
+    /// The value.
+    pub value: String,
+}
+
+struct Plan<'h> {
+    hierarchy: &'h Hierarchy,
+    writes: Vec<FileWrite>,
+}
+
+impl Plan<'_> {
+    /// Is `controller` on v2 here?
+    fn v(&self, controller: Controller) -> Result<bool> {
+        Ok(matches!(
+            self.hierarchy.placement(controller)?,
+            Placement::V2(_)
+        ))
+    }
+    fn push(&mut self, controller: Controller, file: &str, value: impl ToString) {
+        self.push_owned(controller, file.to_owned(), value.to_string());
+    }
+    fn push_owned(&mut self, controller: Controller, file: String, value: String) {
+        self.writes.push(FileWrite {
+            controller,
+            file,
+            value,
+        });
+    }
+}
+
+/// v1 `cpu.shares` → v2 `cpu.weight`, the formula runc and the kernel docs
+/// use: 2 → 1, 1024 → 39, 262144 → 10000.
+///
+/// ```
+/// assert_eq!(palisade_cgroup::shares_to_weight(2), 1);
+/// assert_eq!(palisade_cgroup::shares_to_weight(262_144), 10_000);
+/// ```
+pub fn shares_to_weight(shares: u64) -> u64 {
+    let shares = shares.clamp(2, 262_144);
+    1 + ((shares - 2) * 9999) / 262_142
+}
+
+/// v2 `cpu.weight` → v1 `cpu.shares`, the inverse of [`shares_to_weight`]
+/// (rounded up so that a round trip never loses weight).
+///
+/// ```
+/// assert_eq!(palisade_cgroup::weight_to_shares(1), 2);
+/// assert_eq!(palisade_cgroup::weight_to_shares(10_000), 262_144);
+/// ```
+pub fn weight_to_shares(weight: u64) -> u64 {
+    let weight = weight.clamp(1, 10_000);
+    2 + ((weight - 1) * 262_142).div_ceil(9999)
+}
+
+/// v2 `io.weight` (1..=10000) → v1 `blkio.weight` (10..=1000).
+///
+/// ```
+/// assert_eq!(palisade_cgroup::io_weight_v2_to_v1(100), 19);
+/// assert_eq!(palisade_cgroup::io_weight_v2_to_v1(10_000), 1000);
+/// ```
+pub fn io_weight_v2_to_v1(weight: u64) -> u64 {
+    10 + (weight.clamp(1, 10_000) - 1) * 990 / 9999
+}
+
+/// Parses a kernel id list (`"0-3,5"`) into sorted ids; the error says why.
+///
+/// ```
+/// assert_eq!(palisade_cgroup::parse_id_list("0-2,5").unwrap(), [0, 1, 2, 5]);
+/// assert!(palisade_cgroup::parse_id_list("3-1").is_err());
+/// ```
+pub fn parse_id_list(list: &str) -> std::result::Result<Vec<u32>, &'static str> {
+    let mut ids = Vec::new();
+    let list = list.trim();
+    if list.is_empty() {
+        return Ok(ids);
+    }
+    for part in list.split(',') {
+        let (lo, hi) = match part.split_once('-') {
+            Some((lo, hi)) => (lo, hi),
+            None => (part, part),
+        };
+        let parse = |s: &str| {
+            s.parse::<u32>()
+                .map_err(|_| "ids are decimal numbers like 0-3,5")
+        };
+        let (lo, hi) = (parse(lo)?, parse(hi)?);
+        if lo > hi {
+            return Err("a range must run low-high");
+        }
+        if hi - lo > 65_536 || ids.len() > 65_536 {
+            return Err("more than 65536 ids");
+        }
+        ids.extend(lo..=hi);
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weight_and_shares_round_trip_within_one_step() {
+        for shares in [2, 100, 1024, 4096, 262_144] {
+            let back = weight_to_shares(shares_to_weight(shares));
+            assert!(back.abs_diff(shares) <= 27, "{shares} -> {back}");
+        }
+        assert_eq!(shares_to_weight(1024), 39);
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused_before_writing() {
+        assert!(Resources::new().cpu_weight(0).validate().is_err());
+        assert!(Resources::new().cpu_shares(1).validate().is_err());
+        assert!(Resources::new().cpuset_cpus("1-0").validate().is_err());
+        assert!(Resources::new().cpuset_cpus("x").validate().is_err());
+        assert!(Resources::new().hugetlb("2M", 1).validate().is_err());
+        assert!(Resources::new().pids_max(0).validate().is_err());
+        let err = Resources::new().cpu_weight(20_000).validate().unwrap_err();
+        assert!(err.to_string().contains("cpu.weight"), "{err}");
+        assert!(
+            Resources::new()
+                .cpus(0.5)
+                .memory_max(1 << 20)
+                .validate()
+                .is_ok()
+        );
+    }
+}

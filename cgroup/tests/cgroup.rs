@@ -1,0 +1,331 @@
+//! palisade-cgroup against the real kernel (root): every limit, move and
+//! state change is read back from cgroupfs or /proc.
+
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use palisade_cgroup::{Cgroup, Controller, Error, Hierarchy, Mode, Placement, Resources};
+use palisade_testkit::{require_root, unique_name};
+
+/// Deletes the cgroup even when the test fails.
+struct Guard(Option<Cgroup>);
+
+impl Guard {
+    fn new(tag: &str) -> Guard {
+        Guard(Some(Cgroup::create(&unique_name(tag)).unwrap()))
+    }
+}
+
+impl std::ops::Deref for Guard {
+    type Target = Cgroup;
+    fn deref(&self) -> &Cgroup {
+        self.0.as_ref().unwrap()
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(cg) = self.0.take() {
+            cg.delete().unwrap();
+        }
+    }
+}
+
+/// A shell started in `cg` (it moves itself before exec'ing `script`).
+fn spawn_in(cg: &Cgroup, script: &str) -> Child {
+    let procs: Vec<String> = cg
+        .dirs_iter()
+        .map(|d| d.join("cgroup.procs").display().to_string())
+        .collect();
+    let moves: String = procs.iter().map(|p| format!("echo $$ > {p}; ")).collect();
+    Command::new("/bin/sh")
+        .args(["-c", &format!("{moves}{script}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn read(path: impl AsRef<Path>) -> String {
+    std::fs::read_to_string(path.as_ref())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.as_ref().display()))
+        .trim()
+        .to_owned()
+}
+
+fn file_of(cg: &Cgroup, c: Controller, v2: &str, v1: &str) -> std::path::PathBuf {
+    match cg.hierarchy().placement(c).unwrap() {
+        Placement::V2(_) => cg.v2_dir().unwrap().join(v2),
+        Placement::V1(_) => cg.v1_dir(c).unwrap().join(v1),
+    }
+}
+
+#[test]
+fn detects_the_layout_mountinfo_shows() {
+    let h = Hierarchy::detect().unwrap();
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    let has_v1 = mounts
+        .lines()
+        .any(|l| l.split(' ').nth(2) == Some("cgroup"));
+    let has_v2 = mounts
+        .lines()
+        .any(|l| l.split(' ').nth(2) == Some("cgroup2"));
+    let want = match (has_v1, has_v2) {
+        (true, true) => Mode::Hybrid,
+        (true, false) => Mode::Legacy,
+        (false, true) => Mode::Unified,
+        (false, false) => panic!("no cgroup mounted"),
+    };
+    assert_eq!(h.mode(), want);
+    for (c, mount) in h.v1_mounts() {
+        let line = mounts
+            .lines()
+            .find(|l| l.split(' ').nth(1) == Some(mount.to_str().unwrap()))
+            .unwrap();
+        assert!(
+            line.split(' ')
+                .nth(3)
+                .unwrap()
+                .split(',')
+                .any(|o| o == c.v1_name()),
+            "{line}"
+        );
+    }
+    if let Some(root) = h.unified() {
+        let listed = read(root.join("cgroup.controllers"));
+        assert_eq!(
+            h.v2_controllers().len(),
+            listed
+                .split_whitespace()
+                .filter(|n| *n != "rdma" && *n != "misc")
+                .count()
+        );
+    }
+}
+
+#[test]
+fn limits_are_written_where_each_controller_lives() {
+    let Some(root) = require_root("creates cgroups") else {
+        return;
+    };
+    let (_root, ()) = root.assert_no_leaks(|| {
+        let cg = Guard::new("limits");
+        let r = Resources::new()
+            .memory_max(64 << 20)
+            .memory_swap(0)
+            .pids_max(42)
+            .cpu_max(50_000, 100_000)
+            .cpu_weight(100);
+        cg.apply(&r).unwrap();
+        let mem = file_of(
+            &cg,
+            Controller::Memory,
+            "memory.max",
+            "memory.limit_in_bytes",
+        );
+        assert_eq!(read(mem), (64u64 << 20).to_string());
+        assert_eq!(
+            read(file_of(&cg, Controller::Pids, "pids.max", "pids.max")),
+            "42"
+        );
+        match cg.hierarchy().placement(Controller::Cpu).unwrap() {
+            Placement::V2(_) => {
+                assert_eq!(read(cg.v2_dir().unwrap().join("cpu.max")), "50000 100000");
+                assert_eq!(read(cg.v2_dir().unwrap().join("cpu.weight")), "100");
+            }
+            Placement::V1(_) => {
+                let d = cg.v1_dir(Controller::Cpu).unwrap();
+                assert_eq!(read(d.join("cpu.cfs_quota_us")), "50000");
+                assert_eq!(read(d.join("cpu.cfs_period_us")), "100000");
+                assert_eq!(
+                    read(d.join("cpu.shares")),
+                    palisade_cgroup::weight_to_shares(100).to_string()
+                );
+            }
+        }
+    });
+}
+
+#[test]
+fn add_process_moves_it_in_every_hierarchy() {
+    let Some(_root) = require_root("moves a process between cgroups") else {
+        return;
+    };
+    let cg = Guard::new("procs");
+    let mut child = Command::new("sleep").arg("100").spawn().unwrap();
+    let pid = child.id() as i32;
+    cg.add_process(pid).unwrap();
+    assert_eq!(cg.procs().unwrap(), [pid]);
+    let own = read(format!("/proc/{pid}/cgroup"));
+    let path = cg.path().as_str();
+    for line in own.lines() {
+        let mut f = line.splitn(3, ':');
+        let (_, ctrls, p) = (f.next(), f.next().unwrap(), f.next().unwrap());
+        if ctrls.starts_with("name=") {
+            continue; // named hierarchies are not ours to manage
+        }
+        assert!(p.ends_with(path), "{line} not in {path}");
+    }
+    let stats = cg.stats().unwrap();
+    assert_eq!(stats.pids_current, Some(1));
+    assert!(stats.memory_current.is_some());
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn memory_limit_oom_kills_and_is_counted() {
+    let Some(_root) = require_root("runs a process into a memory limit") else {
+        return;
+    };
+    let cg = Guard::new("oom");
+    cg.apply(&Resources::new().memory_max(32 << 20).memory_swap(0))
+        .unwrap();
+    // `tail` buffers an endless line of /dev/zero until the limit hits.
+    let child = spawn_in(&cg, "exec tail /dev/zero");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.signal(), Some(libc::SIGKILL), "{:?}", out);
+    assert!(cg.memory_events().unwrap().oom_kill >= 1);
+    assert!(cg.stats().unwrap().oom_kills.unwrap() >= 1);
+}
+
+#[test]
+fn pids_limit_refuses_forks() {
+    let Some(_root) = require_root("runs a fork loop under pids.max") else {
+        return;
+    };
+    let cg = Guard::new("pids");
+    cg.apply(&Resources::new().pids_max(4)).unwrap();
+    let child = spawn_in(&cg, "for i in 1 2 3 4 5 6 7 8; do sleep 3 & done; wait");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("fork") || stderr.contains("Resource"),
+        "{stderr}"
+    );
+    let events = file_of(&cg, Controller::Pids, "pids.events", "pids.events");
+    let max_hits: u64 = read(events)
+        .lines()
+        .find_map(|l| l.strip_prefix("max ").map(|v| v.parse().unwrap()))
+        .unwrap();
+    assert!(max_hits >= 1, "pids.events max = {max_hits}");
+}
+
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = read(format!("/proc/{pid}/stat"));
+    let after = stat.rsplit_once(") ").unwrap().1;
+    let f: Vec<&str> = after.split(' ').collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn freeze_stops_cpu_and_thaw_resumes() {
+    let Some(_root) = require_root("freezes a cgroup") else {
+        return;
+    };
+    let cg = Guard::new("freeze");
+    let mut child = spawn_in(&cg, "while :; do :; done");
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    cg.freeze().unwrap();
+    let a = cpu_ticks(child.id());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let b = cpu_ticks(child.id());
+    assert_eq!(a, b, "a frozen process used CPU");
+    cg.thaw().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(cpu_ticks(child.id()) > b, "thawed process did not run");
+    cg.kill().unwrap();
+    assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGKILL));
+}
+
+#[test]
+fn delete_kills_and_removes_nested_groups_everywhere() {
+    let Some(root) = require_root("creates and deletes cgroups") else {
+        return;
+    };
+    let (_root, ()) = root.assert_no_leaks(|| {
+        let name = format!("{}/outer", unique_name("del"));
+        let cg = Cgroup::create(&name).unwrap();
+        let nested = Cgroup::create(&format!("{name}/inner")).unwrap();
+        let mut a = spawn_in(&cg, "sleep 100");
+        let mut b = spawn_in(&nested, "sleep 100");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let dirs: Vec<_> = cg.dirs_iter().map(Path::to_owned).collect();
+        cg.delete().unwrap();
+        assert!(a.wait().unwrap().signal().is_some());
+        assert!(b.wait().unwrap().signal().is_some());
+        for d in dirs {
+            assert!(!d.exists(), "{} left", d.display());
+            assert!(!d.parent().unwrap().exists(), "created parent left");
+        }
+    });
+}
+
+#[test]
+fn bad_input_gets_typed_errors_naming_the_value() {
+    let Some(_root) = require_root("writes a value the kernel refuses") else {
+        return;
+    };
+    assert!(matches!(
+        Cgroup::create("../../etc"),
+        Err(Error::InvalidPath { .. })
+    ));
+    assert!(matches!(
+        Cgroup::open("palisade-test/does-not-exist"),
+        Err(Error::Io { .. })
+    ));
+    let cg = Guard::new("bad");
+    let err = cg.apply(&Resources::new().cpu_weight(0)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidValue {
+                field: "cpu.weight",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // Syntactically fine, but no such CPU: the kernel refuses.
+    let err = cg.apply(&Resources::new().cpuset_cpus("4000")).unwrap_err();
+    match &err {
+        Error::Write { file, value, errno } => {
+            assert!(file.ends_with("cpuset.cpus"), "{err}");
+            assert_eq!(value, "4000");
+            assert!(errno.desc().len() > 1);
+        }
+        other => panic!("expected a write error, got {other}"),
+    }
+}
+
+#[test]
+fn dirfd_is_the_cgroup2_directory() {
+    let Some(_root) = require_root("creates cgroups") else {
+        return;
+    };
+    let cg = Guard::new("dirfd");
+    let Some(dir) = cg.v2_dir() else {
+        palisade_testkit::skip_absent("cgroup2", "no cgroup2 tree mounted");
+        return;
+    };
+    let fd = cg.dirfd().unwrap();
+    let via_fd = std::fs::metadata(format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&fd)
+    ))
+    .unwrap();
+    assert_eq!(via_fd.ino(), std::fs::metadata(dir).unwrap().ino());
+    let flags = read(format!(
+        "/proc/self/fdinfo/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&fd)
+    ));
+    let flags = flags.lines().find(|l| l.starts_with("flags:")).unwrap();
+    let octal = u32::from_str_radix(flags.split_whitespace().nth(1).unwrap(), 8).unwrap();
+    assert_ne!(
+        octal & libc::O_CLOEXEC as u32,
+        0,
+        "dirfd is not close-on-exec"
+    );
+}
