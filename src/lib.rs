@@ -1,1 +1,55 @@
-//! palisade facade.
+//! palisade: start a container from typed Linux primitives.
+//!
+//! [`Container`] composes the workspace's crates — namespaces
+//! ([`palisade_ns`]), cgroups ([`palisade_cgroup`]), OverlayFS
+//! ([`palisade_overlay`]), links and addresses ([`palisade_netlink`]) and
+//! capabilities ([`palisade_caps`]) — into one spawn pipeline:
+//!
+//! 1. the parent validates the whole configuration and prepares every
+//!    buffer and file descriptor, creates the cgroup and applies its limits,
+//!    mounts the overlay;
+//! 2. `clone3(CLONE_PIDFD | CLONE_INTO_CGROUP | CLONE_NEW…)`;
+//! 3. the parent writes id maps, wires the network, releases the child;
+//! 4. the child makes `/` private, mounts the rootfs, `/proc`, a minimal
+//!    `/dev` and `/sys`, `pivot_root`s, masks paths, sets the hostname and
+//!    sysctls, brings `lo` up, drops capabilities in order, closes every fd
+//!    above 2 at exec, and `execve`s — with raw system calls only;
+//! 5. a failure anywhere comes back as a [`SpawnError`] naming the step and
+//!    errno, with everything already created removed.
+//!
+//! ```no_run
+//! use palisade::{CapSet, Container, Resources};
+//! let mut child = Container::new("/bin/sh")
+//!     .args(["-c", "echo hello from $(hostname)"])
+//!     .rootfs("/srv/busybox")
+//!     .hostname("box")
+//!     .cgroup("palisade/demo", Resources::new().memory_max(64 << 20).pids_max(64))
+//!     .capabilities(CapSet::docker_default())
+//!     .init(true)
+//!     .spawn()?;
+//! let status = child.wait()?; // the cgroup is removed here
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod child;
+mod config;
+mod error;
+mod net;
+mod plan;
+mod rootfs;
+mod spawn;
+
+pub use config::{
+    Container, DOCKER_MASKED_PATHS, DOCKER_READONLY_PATHS, Mount, Network, Rlimit, Rootfs, Stdio,
+    Veth,
+};
+pub use error::{Error, SpawnError, Step};
+pub use spawn::Child;
+
+pub use palisade_caps::{self as caps, CapSet, Capability};
+pub use palisade_cgroup::{self as cgroup, Resources};
+pub use palisade_netlink as netlink;
+pub use palisade_ns::{
+    self as ns, ExitStatus, IdMap, IdMaps, Namespace, NsKind, NsKinds, TimeOffsets,
+};
+pub use palisade_overlay as overlay;

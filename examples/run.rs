@@ -1,0 +1,175 @@
+//! Runs a command in a container, like a tiny `docker run`.
+//!
+//! ```text
+//! cargo run --example run -- [--rootfs DIR | --lower DIR... --upper DIR --work DIR]
+//!     [--memory 64M] [--pids N] [--cpus 0.5] [--net none|host|veth] [--ip 10.88.0.2/24]
+//!     [--hostname H] [--cap-add CAP] [--cap-drop CAP] [--user UID:GID] [--userns]
+//!     [--init] [--keep-env] [-- CMD [ARGS...]]
+//! ```
+//! Without `--rootfs`/`--lower` it runs the busybox rootfs the test kit
+//! builds; without a command it prints who and where it is. Exits with the
+//! container's status. Needs root.
+
+use std::process::ExitCode;
+
+use palisade::{CapSet, Container, IdMaps, Network, Resources};
+
+fn usage(msg: &str) -> ExitCode {
+    eprintln!(
+        "run: {msg}\nusage: run [--rootfs DIR | --lower DIR... --upper DIR --work DIR] [--memory SIZE] [--pids N] [--cpus F] [--net none|host|veth] [--ip CIDR] [--hostname H] [--cap-add CAP] [--cap-drop CAP] [--user UID:GID] [--userns] [--init] [-- CMD ARGS...]"
+    );
+    ExitCode::from(125)
+}
+
+fn parse_size(s: &str) -> Option<u64> {
+    let (num, mult) = match s.as_bytes().last()? {
+        b'k' | b'K' => (&s[..s.len() - 1], 1u64 << 10),
+        b'm' | b'M' => (&s[..s.len() - 1], 1 << 20),
+        b'g' | b'G' => (&s[..s.len() - 1], 1 << 30),
+        _ => (s, 1),
+    };
+    num.parse::<u64>().ok()?.checked_mul(mult)
+}
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let i = std::cell::Cell::new(0);
+    let mut rootfs = None;
+    let (mut lowers, mut upper, mut work) = (Vec::new(), None, None);
+    let mut resources = Resources::new().memory_max(64 << 20).pids_max(64);
+    let mut net = "none".to_owned();
+    let mut ip = None;
+    let mut hostname = "palisade".to_owned();
+    let (mut cap_add, mut cap_drop) = (Vec::new(), Vec::new());
+    let mut user = None;
+    let mut userns = false;
+    let mut init = false;
+    let mut command = Vec::new();
+    while i.get() < argv.len() {
+        let arg = argv[i.get()].clone();
+        i.set(i.get() + 1);
+        let value = |name: &str| {
+            i.set(i.get() + 1);
+            argv.get(i.get() - 1)
+                .cloned()
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        let result: Result<(), String> = (|| {
+            match arg.as_str() {
+                "--rootfs" => rootfs = Some(value("--rootfs")?),
+                "--lower" => lowers.push(value("--lower")?),
+                "--upper" => upper = Some(value("--upper")?),
+                "--work" => work = Some(value("--work")?),
+                "--memory" => {
+                    let v = value("--memory")?;
+                    let bytes = parse_size(&v).ok_or(format!("bad size {v:?}"))?;
+                    resources.memory.max = Some(bytes);
+                }
+                "--pids" => {
+                    let v = value("--pids")?;
+                    resources.pids_max = Some(v.parse().map_err(|_| format!("bad count {v:?}"))?);
+                }
+                "--cpus" => {
+                    let v = value("--cpus")?;
+                    let cpus: f64 = v.parse().map_err(|_| format!("bad cpus {v:?}"))?;
+                    resources = resources.clone().cpus(cpus);
+                }
+                "--net" => net = value("--net")?,
+                "--ip" => ip = Some(value("--ip")?),
+                "--hostname" => hostname = value("--hostname")?,
+                "--cap-add" => cap_add.push(value("--cap-add")?),
+                "--cap-drop" => cap_drop.push(value("--cap-drop")?),
+                "--user" => {
+                    let v = value("--user")?;
+                    let (u, g) = v.split_once(':').ok_or("--user takes UID:GID")?;
+                    user = Some((
+                        u.parse().map_err(|_| "bad uid")?,
+                        g.parse().map_err(|_| "bad gid")?,
+                    ));
+                }
+                "--userns" => userns = true,
+                "--init" => init = true,
+                "--" => {
+                    command.extend(argv[i.get()..].iter().cloned());
+                    i.set(argv.len());
+                }
+                other => return Err(format!("unknown option {other:?}")),
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            return usage(&e);
+        }
+    }
+    if command.is_empty() {
+        command = vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            "echo \"hello from $(hostname)\"; id; echo \"pid $$ of $(ls /proc | grep -c '^[0-9]') visible\"; \
+             echo \"cgroup (namespaced): $(grep memory /proc/self/cgroup)\"; \
+             ip -o addr 2>/dev/null | awk '{print $2, $4}'; grep CapEff /proc/self/status"
+                .into(),
+        ];
+    }
+    let caps = match CapSet::docker_default().tweak(
+        &cap_add.iter().map(String::as_str).collect::<Vec<_>>(),
+        &cap_drop.iter().map(String::as_str).collect::<Vec<_>>(),
+    ) {
+        Ok(c) => c,
+        Err(e) => return usage(&e.to_string()),
+    };
+    let cgroup = format!("palisade-demo-{}", std::process::id());
+    let mut container = Container::new(command[0].clone())
+        .args(command[1..].iter().cloned())
+        .hostname(&hostname)
+        .cgroup(&cgroup, resources)
+        .capabilities(caps)
+        .init(init);
+    container = match (rootfs, upper, work) {
+        (Some(dir), None, None) if lowers.is_empty() => container.rootfs(dir),
+        (None, Some(up), Some(wk)) if !lowers.is_empty() => {
+            container.overlay_rootfs(lowers, up, wk)
+        }
+        (None, None, None) if lowers.is_empty() => {
+            container.rootfs(palisade_testkit::busybox_rootfs())
+        }
+        _ => return usage("use --rootfs DIR, or --lower DIR... with --upper DIR and --work DIR"),
+    };
+    container = match net.as_str() {
+        "none" => container.network(Network::None),
+        "host" => container.network(Network::Host),
+        "veth" => {
+            let host_if = format!("pal{}", std::process::id() % 1_000_000);
+            let addr = ip.unwrap_or_else(|| "10.88.0.2/24".into());
+            container.network(
+                Network::veth(&host_if, "eth0")
+                    .address(&addr)
+                    .host_address("10.88.0.1/24")
+                    .gateway("10.88.0.1"),
+            )
+        }
+        other => return usage(&format!("unknown network {other:?}")),
+    };
+    if let Some((u, g)) = user {
+        container = container.user(u, g);
+    }
+    if userns {
+        container = container
+            .user_namespace(IdMaps::single(0, 100_000), IdMaps::single(0, 100_000))
+            .sys(false);
+    }
+    let mut child = match container.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("run: {e}");
+            return ExitCode::from(126);
+        }
+    };
+    match child.wait() {
+        Ok(status) => ExitCode::from(status.shell_code() as u8),
+        Err(e) => {
+            eprintln!("run: {e}");
+            ExitCode::from(125)
+        }
+    }
+}

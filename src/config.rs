@@ -1,0 +1,507 @@
+//! The container description: a builder with Docker-like defaults.
+
+use std::path::PathBuf;
+
+use palisade_caps::CapSet;
+use palisade_cgroup::Resources;
+use palisade_ns::{IdMaps, Namespace, NsKind, NsKinds, TimeOffsets};
+
+/// Where the container's `/` comes from.
+#[derive(Debug, Clone)]
+pub enum Rootfs {
+    /// A directory on the host (bound, then `pivot_root`ed into).
+    Dir(PathBuf),
+    /// An OverlayFS of read-only `lowers` (top first) and a writable
+    /// `upper` with its `work` directory on the same filesystem.
+    Overlay {
+        /// Read-only layers, top to bottom.
+        lowers: Vec<PathBuf>,
+        /// The container's writable layer.
+        upper: PathBuf,
+        /// OverlayFS work directory (empty, same filesystem as `upper`).
+        work: PathBuf,
+    },
+}
+
+/// An extra mount inside the container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mount {
+    /// Bind a host path at `target` (read-only if `readonly`).
+    Bind {
+        /// Host path.
+        source: PathBuf,
+        /// Path inside the container.
+        target: PathBuf,
+        /// Remount read-only.
+        readonly: bool,
+    },
+    /// A tmpfs of `size_bytes` at `target`.
+    Tmpfs {
+        /// Path inside the container.
+        target: PathBuf,
+        /// Size limit.
+        size_bytes: u64,
+    },
+}
+
+/// The container's network.
+#[derive(Debug)]
+pub enum Network {
+    /// A new network namespace with only `lo`, up.
+    None,
+    /// The host's network (no new network namespace).
+    Host,
+    /// Join an existing network namespace.
+    Join(Namespace),
+    /// A new network namespace wired to the host by a veth pair.
+    Veth(Veth),
+}
+
+/// A veth pair: `host` end stays on the host (optionally addressed, or
+/// enslaved to a bridge), `peer` is born inside the container with its
+/// final name, address and default route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Veth {
+    /// Host-side interface name (≤ 15 bytes).
+    pub host: String,
+    /// Container-side interface name (≤ 15 bytes), e.g. `eth0`.
+    pub peer: String,
+    /// Container address with prefix, e.g. `10.88.0.2/24`.
+    pub address: Option<String>,
+    /// Default gateway inside the container, e.g. `10.88.0.1`.
+    pub gateway: Option<String>,
+    /// Address of the host end, e.g. `10.88.0.1/24`.
+    pub host_address: Option<String>,
+    /// Attach the host end to this bridge instead of addressing it.
+    pub bridge: Option<String>,
+    /// MTU of both ends.
+    pub mtu: Option<u32>,
+}
+
+impl Network {
+    /// A veth pair `host` ↔ `peer`.
+    ///
+    /// ```
+    /// let n = palisade::Network::veth("ph0", "eth0").address("10.88.0.2/24").gateway("10.88.0.1");
+    /// ```
+    pub fn veth(host: &str, peer: &str) -> Veth {
+        Veth {
+            host: host.to_owned(),
+            peer: peer.to_owned(),
+            address: None,
+            gateway: None,
+            host_address: None,
+            bridge: None,
+            mtu: None,
+        }
+    }
+}
+
+impl Veth {
+    /// Container address with prefix.
+    pub fn address(mut self, cidr: &str) -> Self {
+        self.address = Some(cidr.to_owned());
+        self
+    }
+    /// Default gateway inside the container.
+    pub fn gateway(mut self, ip: &str) -> Self {
+        self.gateway = Some(ip.to_owned());
+        self
+    }
+    /// Address of the host end.
+    pub fn host_address(mut self, cidr: &str) -> Self {
+        self.host_address = Some(cidr.to_owned());
+        self
+    }
+    /// Enslave the host end to a bridge.
+    pub fn bridge(mut self, name: &str) -> Self {
+        self.bridge = Some(name.to_owned());
+        self
+    }
+    /// MTU of both ends.
+    pub fn mtu(mut self, mtu: u32) -> Self {
+        self.mtu = Some(mtu);
+        self
+    }
+}
+
+impl From<Veth> for Network {
+    fn from(v: Veth) -> Network {
+        Network::Veth(v)
+    }
+}
+
+/// What a standard stream of the container is connected to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stdio {
+    /// The caller's own stream.
+    Inherit,
+    /// `/dev/null`.
+    Null,
+    /// A pipe; the other end is on [`Child`](crate::Child).
+    Piped,
+}
+
+/// A resource limit (`setrlimit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rlimit {
+    /// `libc::RLIMIT_*`.
+    pub resource: u32,
+    /// Soft limit.
+    pub soft: u64,
+    /// Hard limit.
+    pub hard: u64,
+}
+
+/// Docker's default masked paths.
+pub const DOCKER_MASKED_PATHS: [&str; 11] = [
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+/// Docker's default read-only paths.
+pub const DOCKER_READONLY_PATHS: [&str; 5] = [
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// A container to start: program, isolation, limits, network, privileges.
+///
+/// Defaults follow `docker run`: new mount, uts, ipc, pid, net and cgroup
+/// namespaces; only `lo` up; Docker's 14 capabilities; Docker's masked and
+/// read-only paths; a minimal `/dev`; `PATH` and `HOME` set, everything else
+/// cleared (`TERM` passed through); parent-death signal `SIGKILL`.
+///
+/// ```no_run
+/// use palisade::{Container, Resources};
+/// let mut child = Container::new("/bin/sh")
+///     .args(["-c", "echo hello from $(hostname)"])
+///     .rootfs("/srv/busybox")
+///     .hostname("box")
+///     .cgroup("palisade/demo", Resources::new().memory_max(64 << 20).pids_max(64))
+///     .spawn()?;
+/// let status = child.wait()?;
+/// assert!(status.success());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Container {
+    pub(crate) program: String,
+    pub(crate) args: Vec<String>,
+    pub(crate) env: Vec<(String, String)>,
+    pub(crate) cwd: String,
+    pub(crate) namespaces: NsKinds,
+    pub(crate) joins: Vec<Namespace>,
+    pub(crate) hostname: Option<String>,
+    pub(crate) domainname: Option<String>,
+    pub(crate) rootfs: Option<Rootfs>,
+    pub(crate) mounts: Vec<Mount>,
+    pub(crate) dev: bool,
+    pub(crate) sys: bool,
+    pub(crate) masked_paths: Vec<String>,
+    pub(crate) readonly_paths: Vec<String>,
+    pub(crate) cgroup: Option<(String, Resources)>,
+    pub(crate) network: Network,
+    pub(crate) sysctls: Vec<(String, String)>,
+    pub(crate) user: Option<(u32, u32)>,
+    pub(crate) groups: Vec<u32>,
+    pub(crate) id_maps: Option<(IdMaps, IdMaps)>,
+    pub(crate) capabilities: CapSet,
+    pub(crate) no_new_privs: bool,
+    pub(crate) rlimits: Vec<Rlimit>,
+    pub(crate) time_offsets: Option<TimeOffsets>,
+    pub(crate) stdio: [Stdio; 3],
+    pub(crate) init: bool,
+    pub(crate) parent_death_signal: Option<i32>,
+}
+
+impl Container {
+    /// A container running `program` (a path inside the container).
+    pub fn new(program: impl Into<String>) -> Container {
+        let mut env = vec![
+            (
+                "PATH".to_owned(),
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_owned(),
+            ),
+            ("HOME".to_owned(), "/root".to_owned()),
+        ];
+        if let Ok(term) = std::env::var("TERM") {
+            env.push(("TERM".to_owned(), term));
+        }
+        Container {
+            program: program.into(),
+            args: Vec::new(),
+            env,
+            cwd: "/".to_owned(),
+            namespaces: NsKinds::MNT
+                | NsKinds::UTS
+                | NsKinds::IPC
+                | NsKinds::PID
+                | NsKinds::NET
+                | NsKinds::CGROUP,
+            joins: Vec::new(),
+            hostname: None,
+            domainname: None,
+            rootfs: None,
+            mounts: Vec::new(),
+            dev: true,
+            sys: true,
+            masked_paths: DOCKER_MASKED_PATHS.iter().map(|s| s.to_string()).collect(),
+            readonly_paths: DOCKER_READONLY_PATHS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            cgroup: None,
+            network: Network::None,
+            sysctls: Vec::new(),
+            user: None,
+            groups: Vec::new(),
+            id_maps: None,
+            capabilities: CapSet::docker_default(),
+            no_new_privs: false,
+            rlimits: Vec::new(),
+            time_offsets: None,
+            stdio: [Stdio::Inherit; 3],
+            init: false,
+            parent_death_signal: Some(libc::SIGKILL),
+        }
+    }
+
+    /// Arguments after the program name.
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Sets (or replaces) one environment variable.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Removes every environment variable, defaults included.
+    pub fn env_clear(mut self) -> Self {
+        self.env.clear();
+        self
+    }
+
+    /// Working directory inside the container (default `/`).
+    pub fn cwd(mut self, dir: &str) -> Self {
+        self.cwd = dir.to_owned();
+        self
+    }
+
+    /// The set of new namespaces (replaces the default set).
+    pub fn namespaces(mut self, kinds: NsKinds) -> Self {
+        self.namespaces = kinds;
+        self
+    }
+
+    /// Join an existing namespace instead of creating one of its kind.
+    pub fn join(mut self, ns: Namespace) -> Self {
+        self.namespaces.remove(ns.kind().into());
+        self.joins.push(ns);
+        self
+    }
+
+    /// Hostname (needs a new uts namespace).
+    pub fn hostname(mut self, name: &str) -> Self {
+        self.hostname = Some(name.to_owned());
+        self
+    }
+
+    /// NIS domain name (needs a new uts namespace).
+    pub fn domainname(mut self, name: &str) -> Self {
+        self.domainname = Some(name.to_owned());
+        self
+    }
+
+    /// A host directory as the root filesystem.
+    pub fn rootfs(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.rootfs = Some(Rootfs::Dir(dir.into()));
+        self
+    }
+
+    /// An OverlayFS root: `lowers` top first, writable `upper` and `work`.
+    pub fn overlay_rootfs<I, P>(
+        mut self,
+        lowers: I,
+        upper: impl Into<PathBuf>,
+        work: impl Into<PathBuf>,
+    ) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<PathBuf>,
+    {
+        self.rootfs = Some(Rootfs::Overlay {
+            lowers: lowers.into_iter().map(Into::into).collect(),
+            upper: upper.into(),
+            work: work.into(),
+        });
+        self
+    }
+
+    /// An extra mount.
+    pub fn mount(mut self, mount: Mount) -> Self {
+        self.mounts.push(mount);
+        self
+    }
+
+    /// Whether to build the minimal `/dev` (default yes).
+    pub fn dev(mut self, yes: bool) -> Self {
+        self.dev = yes;
+        self
+    }
+
+    /// Whether to mount `/sys` read-only (default yes).
+    pub fn sys(mut self, yes: bool) -> Self {
+        self.sys = yes;
+        self
+    }
+
+    /// Replaces the masked paths (Docker's by default).
+    pub fn masked_paths<I, S>(mut self, paths: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.masked_paths = paths.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Replaces the read-only paths (Docker's by default).
+    pub fn readonly_paths<I, S>(mut self, paths: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.readonly_paths = paths.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// A cgroup of its own at `path` (relative to each hierarchy's root),
+    /// with `resources`; created before start, removed after exit.
+    pub fn cgroup(mut self, path: &str, resources: Resources) -> Self {
+        self.cgroup = Some((path.to_owned(), resources));
+        self
+    }
+
+    /// The network (default: new namespace, only `lo` up).
+    pub fn network(mut self, network: impl Into<Network>) -> Self {
+        self.network = network.into();
+        match self.network {
+            Network::Host | Network::Join(_) => self.namespaces.remove(NsKinds::NET),
+            Network::None | Network::Veth(_) => self.namespaces.insert(NsKinds::NET),
+        }
+        self
+    }
+
+    /// A namespaced sysctl, e.g. `("net.ipv4.ip_forward", "1")`.
+    pub fn sysctl(mut self, key: &str, value: &str) -> Self {
+        self.sysctls.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Run as `uid:gid` (inside the container's user namespace if any).
+    pub fn user(mut self, uid: u32, gid: u32) -> Self {
+        self.user = Some((uid, gid));
+        self
+    }
+
+    /// Supplementary groups.
+    pub fn groups(mut self, groups: &[u32]) -> Self {
+        self.groups = groups.to_vec();
+        self
+    }
+
+    /// A new user namespace with these uid and gid maps.
+    pub fn user_namespace(mut self, uids: IdMaps, gids: IdMaps) -> Self {
+        self.namespaces |= NsKinds::USER;
+        self.id_maps = Some((uids, gids));
+        self
+    }
+
+    /// Capabilities of the program (Docker's 14 by default).
+    pub fn capabilities(mut self, caps: CapSet) -> Self {
+        self.capabilities = caps;
+        self
+    }
+
+    /// Set `no_new_privs` before exec.
+    pub fn no_new_privs(mut self, yes: bool) -> Self {
+        self.no_new_privs = yes;
+        self
+    }
+
+    /// A resource limit.
+    pub fn rlimit(mut self, resource: u32, soft: u64, hard: u64) -> Self {
+        self.rlimits.push(Rlimit {
+            resource,
+            soft,
+            hard,
+        });
+        self
+    }
+
+    /// A new time namespace with these clock offsets (implies `init`).
+    pub fn time_offsets(mut self, offsets: TimeOffsets) -> Self {
+        self.namespaces |= NsKinds::TIME;
+        self.time_offsets = Some(offsets);
+        self
+    }
+
+    /// stdin.
+    pub fn stdin(mut self, s: Stdio) -> Self {
+        self.stdio[0] = s;
+        self
+    }
+
+    /// stdout.
+    pub fn stdout(mut self, s: Stdio) -> Self {
+        self.stdio[1] = s;
+        self
+    }
+
+    /// stderr.
+    pub fn stderr(mut self, s: Stdio) -> Self {
+        self.stdio[2] = s;
+        self
+    }
+
+    /// Run a minimal PID 1 that forwards SIGTERM/SIGINT/SIGHUP to the
+    /// program, reaps every zombie and exits with the program's status
+    /// (`docker run --init`).
+    pub fn init(mut self, yes: bool) -> Self {
+        self.init = yes;
+        self
+    }
+
+    /// Signal the container's first process gets when the spawning thread
+    /// dies (default `SIGKILL`; `None` to keep it running).
+    pub fn parent_death_signal(mut self, signal: Option<i32>) -> Self {
+        self.parent_death_signal = signal;
+        self
+    }
+
+    /// Whether a kind of namespace will be new.
+    pub fn has_new(&self, kind: NsKind) -> bool {
+        self.namespaces.contains(kind.into())
+    }
+}

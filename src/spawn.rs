@@ -1,0 +1,494 @@
+//! The parent's side of the spawn pipeline, and the running container.
+
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
+
+use nix::errno::Errno;
+use palisade_cgroup::{Cgroup, Stats};
+use palisade_ns::{Clone3, CloneResult, ExitStatus, Namespace, NsKind, PidFd, SetGroups};
+
+use crate::child::{self, RECORD_LEN};
+use crate::config::{Container, Network, Rootfs, Stdio};
+use crate::net::HostNetwork;
+use crate::plan::{Plan, check_inner};
+use crate::rootfs::MountedRootfs;
+use crate::{Error, SpawnError, Step};
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), SpawnError> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 into a local array.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(SpawnError::new(Step::Prepare, Some(Errno::last()), "pipe2"));
+    }
+    // SAFETY: fresh fds owned here.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// What the pipeline created on the host; undone on failure and after exit.
+#[derive(Default)]
+struct HostState {
+    cgroup: Option<Cgroup>,
+    rootfs: Option<MountedRootfs>,
+    network: Option<HostNetwork>,
+}
+
+impl HostState {
+    /// Removes everything, in reverse order of creation. Returns the errors.
+    fn undo(&mut self) -> Vec<String> {
+        let mut errors = Vec::new();
+        if let Some(net) = self.network.take() {
+            if let Err(e) = net.remove() {
+                errors.push(e.to_string());
+            }
+        }
+        if let Some(rootfs) = self.rootfs.take() {
+            if let Err(e) = rootfs.unmount() {
+                errors.push(e.to_string());
+            }
+        }
+        if let Some(cg) = self.cgroup.take() {
+            if let Err(e) = cg.delete() {
+                errors.push(e.to_string());
+            }
+        }
+        errors
+    }
+}
+
+impl Container {
+    fn validate(&self) -> Result<(), SpawnError> {
+        check_inner("program", &self.program)?;
+        check_inner("working directory", &self.cwd)?;
+        for (k, _) in &self.env {
+            if k.is_empty() || k.contains('=') {
+                return Err(SpawnError::invalid(format!(
+                    "invalid environment variable name {k:?}"
+                )));
+            }
+        }
+        let uts = self.has_new(NsKind::Uts) || self.joins.iter().any(|n| n.kind() == NsKind::Uts);
+        if (self.hostname.is_some() || self.domainname.is_some()) && !uts {
+            return Err(SpawnError::invalid(
+                "a hostname or domainname needs a new uts namespace (it would change the host's)",
+            ));
+        }
+        for name in self.hostname.iter().chain(&self.domainname) {
+            if name.is_empty() || name.len() > 64 {
+                return Err(SpawnError::invalid(format!(
+                    "hostname {name:?} must be 1..=64 bytes"
+                )));
+            }
+        }
+        let has_mnt = self.has_new(NsKind::Mnt);
+        if self.rootfs.is_some() && !has_mnt {
+            return Err(SpawnError::invalid("a rootfs needs a new mount namespace"));
+        }
+        if self.rootfs.is_none() && !self.mounts.is_empty() {
+            return Err(SpawnError::invalid("extra mounts need a rootfs"));
+        }
+        if let Some(Rootfs::Dir(dir)) = &self.rootfs {
+            let meta = std::fs::metadata(dir).map_err(|e| {
+                SpawnError::new(
+                    Step::Validate,
+                    e.raw_os_error().map(Errno::from_raw),
+                    format!("rootfs {}", dir.display()),
+                )
+            })?;
+            if !meta.is_dir() {
+                return Err(SpawnError::new(
+                    Step::Validate,
+                    Some(Errno::ENOTDIR),
+                    format!("rootfs {}", dir.display()),
+                ));
+            }
+        }
+        if !self.sysctls.is_empty() && !self.has_new(NsKind::Net) && !self.has_new(NsKind::Ipc) {
+            return Err(SpawnError::invalid(
+                "sysctls are only namespaced with a new net or ipc namespace",
+            ));
+        }
+        if matches!(self.network, Network::Veth(_) | Network::None) && !self.has_new(NsKind::Net) {
+            return Err(SpawnError::invalid(
+                "network none/veth needs a new net namespace",
+            ));
+        }
+        if matches!(self.network, Network::Host) && self.has_new(NsKind::Net) {
+            return Err(SpawnError::invalid(
+                "network host contradicts a new net namespace (remove NET from namespaces)",
+            ));
+        }
+        if let Network::Veth(v) = &self.network {
+            crate::net::validate(v)?;
+        }
+        if self.id_maps.is_none() && self.has_new(NsKind::User) {
+            return Err(SpawnError::invalid("a new user namespace needs id maps"));
+        }
+        Ok(())
+    }
+
+    /// Starts the container. Every failure names its step and leaves
+    /// nothing behind on the host.
+    pub fn spawn(mut self) -> Result<Child, SpawnError> {
+        if matches!(self.network, Network::Join(_)) {
+            if let Network::Join(ns) = std::mem::replace(&mut self.network, Network::Host) {
+                self.joins.push(ns);
+            }
+        }
+        self.validate()?;
+        let mut host = HostState::default();
+        match self.spawn_with(&mut host) {
+            Ok(child) => Ok(child),
+            Err(mut e) => {
+                let errors = host.undo();
+                if !errors.is_empty() {
+                    e.cleanup = Some(errors.join("; "));
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn spawn_with(&self, host: &mut HostState) -> Result<Child, SpawnError> {
+        if let Some((path, resources)) = &self.cgroup {
+            let cg = Cgroup::create(path).map_err(|e| {
+                let errno = e.errno();
+                SpawnError::from_lib(Step::Cgroup, e, errno)
+            })?;
+            host.cgroup = Some(cg);
+            let cg = host.cgroup.as_ref().expect("just set");
+            cg.apply(resources).map_err(|e| {
+                let errno = e.errno();
+                SpawnError::from_lib(Step::Cgroup, e, errno)
+            })?;
+        }
+        let rootfs_dir: Option<PathBuf> = match &self.rootfs {
+            None => None,
+            Some(Rootfs::Dir(d)) => Some(d.clone()),
+            Some(Rootfs::Overlay {
+                lowers,
+                upper,
+                work,
+            }) => {
+                let mounted = MountedRootfs::overlay(lowers, upper, work)?;
+                let dir = mounted.path().to_owned();
+                host.rootfs = Some(mounted);
+                Some(dir)
+            }
+        };
+
+        let (sync_rd, sync_wr) = pipe()?;
+        let (err_rd, err_wr) = pipe()?;
+        let null = File::open("/dev/null").map_err(|e| {
+            SpawnError::new(
+                Step::Prepare,
+                e.raw_os_error().map(Errno::from_raw),
+                "/dev/null",
+            )
+        })?;
+        let mut parent_ends: [Option<File>; 3] = [None, None, None];
+        let mut child_ends: Vec<OwnedFd> = Vec::new();
+        let mut stdio_fds = [-1 as RawFd; 3];
+        for (i, s) in self.stdio.iter().enumerate() {
+            match s {
+                Stdio::Inherit => {}
+                Stdio::Null => stdio_fds[i] = null.as_raw_fd(),
+                Stdio::Piped => {
+                    let (rd, wr) = pipe()?;
+                    let (ours, theirs) = if i == 0 { (wr, rd) } else { (rd, wr) };
+                    stdio_fds[i] = theirs.as_raw_fd();
+                    parent_ends[i] = Some(File::from(ours));
+                    child_ends.push(theirs);
+                }
+            }
+        }
+        let mut close_in_child = vec![sync_wr.as_raw_fd(), err_rd.as_raw_fd()];
+        close_in_child.extend(parent_ends.iter().flatten().map(|f| f.as_raw_fd()));
+        let plan = Plan::build(
+            self,
+            rootfs_dir.as_deref(),
+            stdio_fds,
+            sync_rd.as_raw_fd(),
+            err_wr.as_raw_fd(),
+            close_in_child,
+        )?;
+
+        let cgroup_fd = match &host.cgroup {
+            Some(cg) if cg.v2_dir().is_some() => Some(cg.dirfd().map_err(|e| {
+                let errno = e.errno();
+                SpawnError::from_lib(Step::Cgroup, e, errno)
+            })?),
+            _ => None,
+        };
+        let mut clone = Clone3::new().namespaces(self.namespaces).pidfd(true);
+        if let Some(fd) = &cgroup_fd {
+            clone = clone.into_cgroup(fd.as_fd());
+        }
+        let cloned = match &self.time_offsets {
+            None => {
+                // SAFETY: the child runs only child::run on the prepared plan.
+                match unsafe { clone.spawn() } {
+                    Ok(CloneResult::Child) => unsafe { child::run(&plan) },
+                    other => other,
+                }
+            }
+            Some(offsets) => spawn_in_time_namespace(&clone, offsets, &plan)?,
+        };
+        let cloned = match cloned {
+            Ok(CloneResult::Parent(c)) => c,
+            Ok(CloneResult::Child) => unreachable!("the child never returns"),
+            Err(e) => {
+                let errno = e.errno();
+                return Err(SpawnError::from_lib(Step::Clone, e, errno));
+            }
+        };
+        drop(sync_rd);
+        drop(err_wr);
+        drop(child_ends);
+        drop(null);
+        let pid = cloned.pid;
+        let pidfd = match cloned.pidfd {
+            Some(p) => p,
+            None => PidFd::open(pid).map_err(|e| SpawnError::from_lib(Step::Clone, e, None))?,
+        };
+        // From here on a failure must also kill and reap the child.
+        let fail = |e: SpawnError| {
+            let _ = pidfd.send_signal(libc::SIGKILL);
+            let _ = pidfd.wait();
+            e
+        };
+        if let Some(cg) = &host.cgroup {
+            let moved = if cloned.in_cgroup {
+                cg.add_process_v1(pid)
+            } else {
+                cg.add_process(pid)
+            };
+            if let Err(e) = moved {
+                let errno = e.errno();
+                return Err(fail(SpawnError::from_lib(Step::Cgroup, e, errno)));
+            }
+        }
+        if let Some((uids, gids)) = &self.id_maps {
+            if let Err(e) = palisade_ns::write_id_maps(pid, uids, gids, SetGroups::Allow) {
+                let errno = e.errno();
+                return Err(fail(SpawnError::from_lib(Step::IdMaps, e, errno)));
+            }
+        }
+        if let Network::Veth(v) = &self.network {
+            match HostNetwork::wire(v, &pidfd) {
+                Ok(net) => host.network = Some(net),
+                Err(e) => return Err(fail(e)),
+            }
+        }
+        // Release the child.
+        // SAFETY: writing one byte to our pipe.
+        if unsafe { libc::write(sync_wr.as_raw_fd(), [1u8].as_ptr().cast(), 1) } != 1 {
+            return Err(fail(SpawnError::new(
+                Step::Sync,
+                Some(Errno::last()),
+                "release",
+            )));
+        }
+        drop(sync_wr);
+        let mut record = Vec::with_capacity(RECORD_LEN);
+        let read = File::from(err_rd).read_to_end(&mut record);
+        if let Err(e) = read {
+            return Err(fail(SpawnError::new(
+                Step::Sync,
+                e.raw_os_error().map(Errno::from_raw),
+                "reading the child's report",
+            )));
+        }
+        if !record.is_empty() {
+            let word = |i: usize| {
+                record
+                    .get(i * 4..i * 4 + 4)
+                    .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+                    .unwrap_or(0)
+            };
+            let step = Step::from_code(word(0));
+            let errno = Errno::from_raw(word(1) as i32);
+            let index = word(2);
+            let detail = match step {
+                Step::Capabilities => child::caps_detail(index),
+                _ => plan.detail(step, index),
+            };
+            return Err(fail(SpawnError::new(step, Some(errno), detail)));
+        }
+        // execve succeeded: the container holds its own copy of the
+        // overlay mount, the host's can go (lazily) right away.
+        if let Some(rootfs) = host.rootfs.take() {
+            let _ = rootfs.unmount();
+        }
+        let [stdin, stdout, stderr] = parent_ends;
+        Ok(Child {
+            pid,
+            pidfd,
+            cgroup: host.cgroup.take(),
+            network: host.network.take(),
+            status: None,
+            stdin,
+            stdout,
+            stderr,
+        })
+    }
+}
+
+/// `clone3` from a helper thread that has unshared a time namespace and
+/// written its offsets, so the child is born into it with the offsets set
+/// (they cannot change once a process is inside).
+fn spawn_in_time_namespace(
+    clone: &Clone3<'_>,
+    offsets: &palisade_ns::TimeOffsets,
+    plan: &Plan,
+) -> Result<palisade_ns::Result<CloneResult>, SpawnError> {
+    let clone = clone.clone().namespaces({
+        let mut n = palisade_ns::NsKinds::from_bits_retain(clone.flags() as u32 as i32);
+        n.remove(palisade_ns::NsKinds::TIME);
+        n & palisade_ns::NsKinds::all()
+    });
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            palisade_ns::unshare(palisade_ns::NsKinds::TIME)
+                .map_err(|e| SpawnError::from_lib(Step::TimeOffsets, e, None))?;
+            // SAFETY: gettid has no preconditions.
+            let tid = unsafe { libc::gettid() };
+            offsets
+                .write_for(tid)
+                .map_err(|e| SpawnError::from_lib(Step::TimeOffsets, e, None))?;
+            // SAFETY: the child runs only child::run on the prepared plan.
+            match unsafe { clone.spawn() } {
+                Ok(CloneResult::Child) => unsafe { child::run(plan) },
+                other => Ok(other),
+            }
+        })
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })
+}
+
+/// A running container. Waiting for it (or dropping it) removes what the
+/// spawn created on the host: its cgroup, the host end of its network.
+///
+/// Dropping a `Child` that is still running kills it (`SIGKILL`) and reaps
+/// it, like `docker run --rm`.
+#[derive(Debug)]
+pub struct Child {
+    pid: i32,
+    pidfd: PidFd,
+    cgroup: Option<Cgroup>,
+    network: Option<HostNetwork>,
+    status: Option<ExitStatus>,
+    /// The write end of the container's stdin, when piped.
+    pub stdin: Option<File>,
+    /// The read end of the container's stdout, when piped.
+    pub stdout: Option<File>,
+    /// The read end of the container's stderr, when piped.
+    pub stderr: Option<File>,
+}
+
+impl Child {
+    /// The container's first process, as a pid of the caller's namespace.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Its pidfd.
+    pub fn pidfd(&self) -> &PidFd {
+        &self.pidfd
+    }
+
+    /// Its cgroup, if it has one.
+    pub fn cgroup(&self) -> Option<&Cgroup> {
+        self.cgroup.as_ref()
+    }
+
+    /// The name of the host end of its veth, if it has one.
+    pub fn host_interface(&self) -> Option<&str> {
+        self.network.as_ref().map(HostNetwork::host_name)
+    }
+
+    /// A namespace of the container.
+    pub fn namespace(&self, kind: NsKind) -> Result<Namespace, Error> {
+        Ok(self.pidfd.namespace(kind)?)
+    }
+
+    /// Sends a signal to the container's first process.
+    pub fn kill(&self, signal: i32) -> Result<(), Error> {
+        Ok(self.pidfd.send_signal(signal)?)
+    }
+
+    /// Waits for the container to exit, then removes its host resources.
+    pub fn wait(&mut self) -> Result<ExitStatus, Error> {
+        if let Some(s) = self.status {
+            return Ok(s);
+        }
+        drop(self.stdin.take());
+        let status = self.pidfd.wait()?;
+        self.status = Some(status);
+        self.cleanup()?;
+        Ok(status)
+    }
+
+    /// The exit status if the container has exited (then cleans up).
+    pub fn try_wait(&mut self) -> Result<Option<ExitStatus>, Error> {
+        if let Some(s) = self.status {
+            return Ok(Some(s));
+        }
+        match self.pidfd.try_wait()? {
+            Some(status) => {
+                self.status = Some(status);
+                self.cleanup()?;
+                Ok(Some(status))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Usage of its cgroup.
+    pub fn stats(&self) -> Result<Stats, Error> {
+        Ok(self.cgroup.as_ref().ok_or(Error::NoCgroup)?.stats()?)
+    }
+
+    /// Freezes every process of the container.
+    pub fn freeze(&self) -> Result<(), Error> {
+        Ok(self.cgroup.as_ref().ok_or(Error::NoCgroup)?.freeze()?)
+    }
+
+    /// Thaws it.
+    pub fn thaw(&self) -> Result<(), Error> {
+        Ok(self.cgroup.as_ref().ok_or(Error::NoCgroup)?.thaw()?)
+    }
+
+    /// Removes host resources (cgroup — killing what is left in it — and
+    /// the host end of the network). Idempotent.
+    pub fn cleanup(&mut self) -> Result<(), Error> {
+        let mut errors = Vec::new();
+        if let Some(net) = self.network.take() {
+            if let Err(e) = net.remove() {
+                errors.push(e.to_string());
+            }
+        }
+        if let Some(cg) = self.cgroup.take() {
+            if let Err(e) = cg.delete() {
+                errors.push(e.to_string());
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Cleanup(errors.join("; ")))
+        }
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if self.status.is_none() {
+            let _ = self.pidfd.send_signal(libc::SIGKILL);
+            let _ = self.pidfd.wait();
+        }
+        let _ = self.cleanup();
+    }
+}

@@ -1,0 +1,280 @@
+//! `Container::spawn` end to end (root): every fact is read back from inside
+//! the container (its output) or from the host's /proc and cgroupfs.
+
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+
+use palisade::{
+    CapSet, Capability, Container, ExitStatus, IdMaps, Mount, NsKind, Resources, SpawnError, Stdio,
+    Step,
+};
+use palisade_testkit::{busybox_rootfs, require_root, unique_name};
+
+/// Runs `script` under busybox sh in a default container; returns status and stdout.
+fn sh(c: Container) -> (ExitStatus, String) {
+    let mut child = c.stdout(Stdio::Piped).spawn().unwrap();
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    (child.wait().unwrap(), out)
+}
+
+fn busybox(script: &str) -> Container {
+    Container::new("/bin/sh")
+        .args(["-c", script])
+        .rootfs(busybox_rootfs())
+}
+
+#[test]
+fn hostname_pid1_and_only_the_rootfs_is_visible() {
+    let Some(root) = require_root("spawns containers") else {
+        return;
+    };
+    let (_root, ()) = root.assert_no_leaks(|| {
+        let (status, out) = sh(busybox(
+            "hostname; echo pid=$$; cat /proc/self/mountinfo | wc -l; ls /; cat /proc/1/cmdline | tr '\\0' ' '",
+        )
+        .hostname("box"));
+        assert!(status.success(), "{status}: {out}");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], "box");
+        assert_eq!(lines[1], "pid=1");
+        let mounts: usize = lines[2].trim().parse().unwrap();
+        assert!(mounts < 30, "{mounts} mounts visible: the host's leaked in");
+        assert!(out.contains("bin") && !out.contains("target"), "{out}");
+    });
+}
+
+#[test]
+fn exit_codes_and_signals_come_back() {
+    let Some(_root) = require_root("spawns containers") else {
+        return;
+    };
+    let (status, _) = sh(busybox("exit 7"));
+    assert_eq!(status, ExitStatus::Exited(7));
+    let mut child = busybox("sleep 100").spawn().unwrap();
+    child.kill(libc::SIGKILL).unwrap();
+    assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGKILL));
+}
+
+#[test]
+fn default_capabilities_are_dockers() {
+    let Some(_root) = require_root("spawns containers") else {
+        return;
+    };
+    let (_, out) = sh(busybox(
+        "grep -E '^Cap(Eff|Bnd|Prm|Inh|Amb)' /proc/self/status",
+    ));
+    for want in [
+        "CapEff:\t00000000a80425fb",
+        "CapBnd:\t00000000a80425fb",
+        "CapInh:\t0000000000000000",
+    ] {
+        assert!(out.contains(want), "{want} not in {out}");
+    }
+    let only_net = CapSet::of(&[Capability::NET_ADMIN]);
+    let (_, out) = sh(busybox("grep CapEff /proc/self/status").capabilities(only_net));
+    assert!(out.contains("CapEff:\t0000000000001000"), "{out}");
+}
+
+#[test]
+fn only_stdio_fds_reach_the_program() {
+    let Some(_root) = require_root("spawns containers") else {
+        return;
+    };
+    // Non-CLOEXEC fds in the parent must not leak into the container.
+    let leaked: Vec<i32> = (0..20)
+        .map(|_| unsafe { libc::open(c"/etc/hostname".as_ptr(), libc::O_RDONLY) })
+        .collect();
+    let (_, out) = sh(busybox("ls /proc/self/fd; readlink /proc/self/cwd"));
+    for fd in leaked {
+        unsafe { libc::close(fd) };
+    }
+    let fds: Vec<&str> = out
+        .lines()
+        .take_while(|l| l.parse::<u32>().is_ok())
+        .collect();
+    // ls itself opens one fd for the directory it lists.
+    assert!(fds.len() <= 4, "fds inside: {fds:?}");
+    assert!(fds.starts_with(&["0", "1", "2"]), "{fds:?}");
+    assert!(out.lines().last() == Some("/"), "{out}");
+}
+
+#[test]
+fn cgroup_limits_bite_and_the_cgroup_goes_away() {
+    let Some(root) = require_root("creates cgroups") else {
+        return;
+    };
+    let (_root, ()) = root.assert_no_leaks(|| {
+        let path = unique_name("ctr");
+        let mut child = busybox("exec tail /dev/zero")
+            .cgroup(
+                &path,
+                Resources::new()
+                    .memory_max(32 << 20)
+                    .memory_swap(0)
+                    .pids_max(16),
+            )
+            .spawn()
+            .unwrap();
+        let cg = child.cgroup().unwrap().clone();
+        let procs =
+            std::fs::read_to_string(cg.dirs_iter().next().unwrap().join("cgroup.procs")).unwrap();
+        assert!(
+            procs.lines().any(|l| l.trim() == child.pid().to_string()),
+            "{procs}"
+        );
+        let status = child.wait().unwrap();
+        assert_eq!(
+            status.signal(),
+            Some(libc::SIGKILL),
+            "not OOM-killed: {status}"
+        );
+        assert!(cg.dirs_iter().all(|d| !d.exists()), "cgroup left behind");
+
+        let (_, out) = sh(busybox(
+            "exec 2>&1; for i in 1 2 3 4 5 6 7 8 9 10; do sleep 1 & done; wait",
+        )
+        .cgroup(&unique_name("pids"), Resources::new().pids_max(4)));
+        assert!(out.contains("can't fork"), "pids.max did not bite: {out}");
+    });
+}
+
+#[test]
+fn user_namespace_maps_root_to_an_unprivileged_uid() {
+    let Some(_root) = require_root("writes id maps") else {
+        return;
+    };
+    let (status, out) = sh(busybox("id -u; id -g; cat /proc/self/uid_map")
+        .user_namespace(IdMaps::single(0, 100_000), IdMaps::single(0, 100_000))
+        .sys(false));
+    assert!(status.success(), "{status}: {out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "0");
+    assert_eq!(lines[1], "0");
+    assert_eq!(
+        lines[2].split_whitespace().collect::<Vec<_>>(),
+        ["0", "100000", "1"]
+    );
+}
+
+#[test]
+fn init_reaps_zombies_and_forwards_sigterm() {
+    let Some(_root) = require_root("spawns containers") else {
+        return;
+    };
+    // The program leaves an orphan behind and waits for SIGTERM.
+    let mut child = busybox("(sleep 0 &) ; trap 'exit 42' TERM; while :; do sleep 0.05; done")
+        .init(true)
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let pid_ns = child.namespace(NsKind::Pid).unwrap();
+    let zombies = count_zombies_in(&pid_ns);
+    assert_eq!(zombies, 0, "init left zombies");
+    child.kill(libc::SIGTERM).unwrap();
+    assert_eq!(child.wait().unwrap(), ExitStatus::Exited(42));
+}
+
+fn count_zombies_in(ns: &palisade::Namespace) -> usize {
+    let want = ns.id().unwrap().ino;
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.parse::<u32>().is_ok())
+        })
+        .filter(|e| std::fs::metadata(e.path().join("ns/pid")).is_ok_and(|m| m.ino() == want))
+        .filter(|e| {
+            std::fs::read_to_string(e.path().join("stat"))
+                .is_ok_and(|s| s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z')))
+        })
+        .count()
+}
+
+#[test]
+fn mounts_and_masked_paths() {
+    let Some(_root) = require_root("spawns containers") else {
+        return;
+    };
+    let dir = palisade_testkit::TempDir::new("bind");
+    std::fs::write(dir.path().join("hello"), "from host\n").unwrap();
+    let (status, out) = sh(busybox(
+        "cat /data/hello; echo x 2>/dev/null > /data/new && echo writable || echo readonly; \
+         df /scratch | tail -1 | awk '{print $2}'; \
+         cat /proc/timer_list | wc -c; grep -c -E ' /proc/(keys|timer_list) ' /proc/self/mountinfo; echo 1 2>/dev/null > /proc/sys/kernel/domainname && echo sysrw || echo sysro; \
+         ls /sys/firmware | wc -l",
+    )
+    .mount(Mount::Bind {
+        source: dir.path().to_owned(),
+        target: "/data".into(),
+        readonly: true,
+    })
+    .mount(Mount::Tmpfs {
+        target: "/scratch".into(),
+        size_bytes: 8 << 20,
+    }));
+    assert!(status.success(), "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "from host");
+    assert_eq!(lines[1], "readonly");
+    assert_eq!(lines[2], "8192", "tmpfs size in KiB");
+    // (/proc/kcore does not exist on every kernel; timer_list and keys do.)
+    assert_eq!(lines[3].trim(), "0", "/proc/timer_list readable");
+    assert_eq!(lines[4].trim(), "2", "masks are not mounts");
+    assert_eq!(lines[5], "sysro");
+    assert_eq!(lines[6].trim(), "0");
+}
+
+#[test]
+fn every_failure_names_its_step_and_leaves_nothing() {
+    let Some(root) = require_root("spawns failing containers") else {
+        return;
+    };
+    let cases: Vec<(Container, Step)> = vec![
+        (
+            Container::new("/bin/true").rootfs("/nonexistent/rootfs"),
+            Step::Validate,
+        ),
+        (
+            busybox("true").cgroup(&unique_name("bad"), Resources::new().cpuset_cpus("4000")),
+            Step::Cgroup,
+        ),
+        (
+            Container::new("/no/such/program").rootfs(busybox_rootfs()),
+            Step::Exec,
+        ),
+        (busybox("true").cwd("/no/such/dir"), Step::Cwd),
+        (
+            busybox("true").sysctl("net.ipv4.no_such_knob", "1"),
+            Step::Sysctl,
+        ),
+        (busybox("true").hostname(&"x".repeat(65)), Step::Validate),
+        (
+            busybox("true").mount(Mount::Bind {
+                source: "/nonexistent".into(),
+                target: "/x".into(),
+                readonly: false,
+            }),
+            Step::Validate,
+        ),
+        // Valid text, but uid 4294967295 is not an id the kernel can map.
+        (
+            busybox("true").user_namespace(IdMaps::single(0, u32::MAX), IdMaps::single(0, 0)),
+            Step::IdMaps,
+        ),
+    ];
+    let mut root = root;
+    for (container, step) in cases {
+        let (r, err): (_, SpawnError) = root.assert_no_leaks(|| container.spawn().unwrap_err());
+        root = r;
+        assert_eq!(err.step, step, "{err}");
+        assert!(!err.to_string().is_empty());
+    }
+}
