@@ -1,0 +1,238 @@
+//! The overlay builder and its validation.
+
+use std::collections::HashSet;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+
+use crate::error::io_errno;
+use crate::{Error, Options, Result};
+
+/// The kernel's limit of stacked lower layers.
+pub const MAX_LOWERS: usize = 500;
+
+/// Mount flags of the overlay mount itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct MountFlags {
+    /// Read-only.
+    pub readonly: bool,
+    /// Ignore setuid bits.
+    pub nosuid: bool,
+    /// No device files.
+    pub nodev: bool,
+    /// No execution.
+    pub noexec: bool,
+}
+
+/// Builder of an OverlayFS mount: lowers top to bottom, optional data-only
+/// lowers, upper and work, options and flags.
+///
+/// ```no_run
+/// use palisade_overlay::Overlay;
+/// let overlay = Overlay::builder()
+///     .lower("/img/layer2")
+///     .lower("/img/layer1")
+///     .upper("/ctr/upper")
+///     .work("/ctr/work")
+///     .build()?;
+/// let mounted = overlay.mount("/ctr/merged")?; // unmounted on drop
+/// # Ok::<(), palisade_overlay::Error>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct OverlayBuilder {
+    lowers: Vec<PathBuf>,
+    data_lowers: Vec<PathBuf>,
+    upper: Option<PathBuf>,
+    work: Option<PathBuf>,
+    options: Options,
+    flags: MountFlags,
+}
+
+/// A validated overlay description, ready to mount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overlay {
+    pub(crate) lowers: Vec<PathBuf>,
+    pub(crate) data_lowers: Vec<PathBuf>,
+    pub(crate) upper: Option<PathBuf>,
+    pub(crate) work: Option<PathBuf>,
+    pub(crate) options: Options,
+    pub(crate) flags: MountFlags,
+}
+
+impl Overlay {
+    /// A new builder.
+    pub fn builder() -> OverlayBuilder {
+        OverlayBuilder::default()
+    }
+
+    /// Lower layers, top first.
+    pub fn lowers(&self) -> &[PathBuf] {
+        &self.lowers
+    }
+
+    /// The upper directory, if writable.
+    pub fn upper(&self) -> Option<&Path> {
+        self.upper.as_deref()
+    }
+}
+
+impl OverlayBuilder {
+    /// Adds a lower layer below those already added (top first).
+    pub fn lower(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.lowers.push(dir.into());
+        self
+    }
+
+    /// Adds several lower layers, top first.
+    pub fn lowers<I, P>(mut self, dirs: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<PathBuf>,
+    {
+        self.lowers.extend(dirs.into_iter().map(Into::into));
+        self
+    }
+
+    /// Adds a data-only lower layer (Linux 6.5; metacopy redirects only).
+    pub fn data_lower(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_lowers.push(dir.into());
+        self
+    }
+
+    /// The writable layer.
+    pub fn upper(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.upper = Some(dir.into());
+        self
+    }
+
+    /// The work directory (empty, same filesystem as upper).
+    pub fn work(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.work = Some(dir.into());
+        self
+    }
+
+    /// Options.
+    pub fn options(mut self, options: Options) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Mount flags.
+    pub fn flags(mut self, flags: MountFlags) -> Self {
+        self.flags = flags;
+        self
+    }
+
+    /// Checks the kernel's rules before any syscall; see [`Error`] for each.
+    pub fn build(self) -> Result<Overlay> {
+        let has_upper = match (&self.upper, &self.work) {
+            (Some(_), Some(_)) => true,
+            (None, None) => false,
+            (Some(_), None) => return Err(Error::UpperWithoutWork { given: "upper" }),
+            (None, Some(_)) => return Err(Error::UpperWithoutWork { given: "work" }),
+        };
+        let count = self.lowers.len();
+        if count == 0 || (!has_upper && count < 2) {
+            return Err(Error::TooFewLowers { count });
+        }
+        if count + self.data_lowers.len() > MAX_LOWERS {
+            return Err(Error::TooManyLowers {
+                count: count + self.data_lowers.len(),
+                max: MAX_LOWERS,
+            });
+        }
+        let mut seen = HashSet::new();
+        for l in self.lowers.iter().chain(&self.data_lowers) {
+            if !seen.insert(l) {
+                return Err(Error::DuplicateLower { path: l.clone() });
+            }
+            check_path(l)?;
+            dir_meta("lower", l)?;
+        }
+        let o = &self.options;
+        if o.metacopy == Some(true) {
+            if matches!(
+                o.redirect_dir,
+                Some(crate::RedirectDir::Off | crate::RedirectDir::NoFollow)
+            ) {
+                return Err(Error::Conflict(
+                    "metacopy=on needs redirect_dir=on or follow",
+                ));
+            }
+            if o.userxattr {
+                return Err(Error::Conflict("userxattr excludes metacopy=on"));
+            }
+            if o.nfs_export == Some(true) {
+                return Err(Error::Conflict("nfs_export=on excludes metacopy=on"));
+            }
+        }
+        if !self.data_lowers.is_empty() && o.metacopy != Some(true) {
+            return Err(Error::Conflict("data-only lower layers need metacopy=on"));
+        }
+        if !has_upper && (o.volatile || o.index == Some(true)) {
+            return Err(Error::Conflict("volatile and index=on need an upper layer"));
+        }
+        if let (Some(upper), Some(work)) = (&self.upper, &self.work) {
+            check_path(upper)?;
+            check_path(work)?;
+            let up = dir_meta("upper", upper)?;
+            let wk = dir_meta("work", work)?;
+            if up.dev() != wk.dev() {
+                return Err(Error::CrossDevice {
+                    upper: upper.clone(),
+                    work: work.clone(),
+                });
+            }
+            let mut entries = std::fs::read_dir(work).map_err(|e| Error::BadDirectory {
+                role: "work",
+                path: work.clone(),
+                errno: io_errno(&e),
+            })?;
+            if entries.next().is_some() {
+                return Err(Error::WorkNotEmpty { path: work.clone() });
+            }
+        }
+        Ok(Overlay {
+            lowers: self.lowers,
+            data_lowers: self.data_lowers,
+            upper: self.upper,
+            work: self.work,
+            options: self.options,
+            flags: self.flags,
+        })
+    }
+}
+
+fn check_path(p: &Path) -> Result<()> {
+    if p.as_os_str().as_encoded_bytes().contains(&0) {
+        return Err(Error::BadPath {
+            path: p.to_owned(),
+            reason: "contains NUL",
+        });
+    }
+    if p.to_str().is_none() {
+        return Err(Error::BadPath {
+            path: p.to_owned(),
+            reason: "not UTF-8",
+        });
+    }
+    Ok(())
+}
+
+fn dir_meta(role: &'static str, p: &Path) -> Result<std::fs::Metadata> {
+    let meta = std::fs::metadata(p).map_err(|e| Error::BadDirectory {
+        role,
+        path: p.to_owned(),
+        errno: io_errno(&e),
+    })?;
+    if !meta.is_dir() {
+        return Err(Error::BadDirectory {
+            role,
+            path: p.to_owned(),
+            errno: Errno::ENOTDIR,
+        });
+    }
+    Ok(meta)
+}

@@ -1,0 +1,409 @@
+//! Mounting: new mount API with one `lowerdir+` per layer, else mount(2)
+//! with escaped paths; a guard that unmounts on drop.
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use nix::errno::Errno;
+
+use crate::{Error, Overlay, Result, escape_path};
+
+const FSOPEN_CLOEXEC: libc::c_uint = 1;
+const FSCONFIG_SET_FLAG: libc::c_uint = 0;
+const FSCONFIG_SET_STRING: libc::c_uint = 1;
+const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+const FSMOUNT_CLOEXEC: libc::c_uint = 1;
+const MOUNT_ATTR_RDONLY: libc::c_uint = 0x1;
+const MOUNT_ATTR_NOSUID: libc::c_uint = 0x2;
+const MOUNT_ATTR_NODEV: libc::c_uint = 0x4;
+const MOUNT_ATTR_NOEXEC: libc::c_uint = 0x8;
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+/// fsconfig copies at most 256 bytes (with the NUL) per string value.
+const FSCONFIG_VALUE_MAX: usize = 255;
+/// mount(2) copies at most one page of options.
+const MOUNT_DATA_MAX: usize = 4095;
+
+/// How the overlay is handed to the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// `fsopen`/`fsconfig` with one `lowerdir+` per layer: no length limit.
+    NewApi,
+    /// `mount(2)` with an escaped option string of at most 4095 bytes.
+    Legacy,
+}
+
+/// The strategy this kernel supports, probed once: `fsopen("overlay")` and
+/// a `lowerdir+` of `/` on a context that is then discarded.
+pub fn strategy() -> Strategy {
+    static PROBE: OnceLock<Strategy> = OnceLock::new();
+    *PROBE.get_or_init(|| {
+        let Ok(ctx) = fsopen() else {
+            return Strategy::Legacy;
+        };
+        match fsconfig_string(&ctx, c"lowerdir+", c"/") {
+            Ok(()) => Strategy::NewApi,
+            Err(_) => Strategy::Legacy,
+        }
+    })
+}
+
+fn fsopen() -> std::result::Result<OwnedFd, Errno> {
+    // SAFETY: valid C string; returns a new fd.
+    let fd = unsafe { libc::syscall(libc::SYS_fsopen, c"overlay".as_ptr(), FSOPEN_CLOEXEC) };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: fresh fd.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+fn fsconfig_string(
+    ctx: &OwnedFd,
+    key: &std::ffi::CStr,
+    value: &std::ffi::CStr,
+) -> std::result::Result<(), Errno> {
+    // SAFETY: valid fd and C strings.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            ctx.as_raw_fd(),
+            FSCONFIG_SET_STRING,
+            key.as_ptr(),
+            value.as_ptr(),
+            0,
+        )
+    };
+    if r < 0 { Err(Errno::last()) } else { Ok(()) }
+}
+
+/// The kernel's messages queued on a filesystem context (`e overlay: …`).
+fn context_message(ctx: &OwnedFd) -> String {
+    let mut out = String::new();
+    let mut buf = [0u8; 512];
+    loop {
+        // SAFETY: reading into a local buffer.
+        let n = unsafe { libc::read(ctx.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n <= 0 {
+            break;
+        }
+        if !out.is_empty() {
+            out.push_str("; ");
+        }
+        let text = String::from_utf8_lossy(&buf[..n as usize]);
+        out.push_str(
+            text.trim_start_matches(|c| c == 'e' || c == 'w' || c == 'i')
+                .trim(),
+        );
+    }
+    out
+}
+
+fn cstring(p: &Path) -> Result<CString> {
+    CString::new(p.as_os_str().as_encoded_bytes()).map_err(|_| Error::BadPath {
+        path: p.to_owned(),
+        reason: "contains NUL",
+    })
+}
+
+impl Overlay {
+    /// The mount(2) option string with every path escaped.
+    ///
+    /// ```no_run
+    /// let o = palisade_overlay::Overlay::builder().lower("/a:1").lower("/b").build()?;
+    /// assert_eq!(o.legacy_options(), "lowerdir=/a\\:1:/b");
+    /// # Ok::<(), palisade_overlay::Error>(())
+    /// ```
+    pub fn legacy_options(&self) -> String {
+        let esc = |p: &PathBuf| escape_path(p.to_str().unwrap_or_default());
+        let mut layers: Vec<String> = self.lowers.iter().map(esc).collect();
+        // Data-only layers follow a `::` separator.
+        let mut s = format!("lowerdir={}", layers.join(":"));
+        if !self.data_lowers.is_empty() {
+            layers = self.data_lowers.iter().map(esc).collect();
+            s.push_str("::");
+            s.push_str(&layers.join("::"));
+        }
+        if let (Some(u), Some(w)) = (&self.upper, &self.work) {
+            s.push_str(&format!(",upperdir={},workdir={}", esc(u), esc(w)));
+        }
+        for (k, v) in self.options.pairs() {
+            s.push(',');
+            s.push_str(k);
+            if let Some(v) = v {
+                s.push('=');
+                s.push_str(v);
+            }
+        }
+        s
+    }
+
+    /// A detached mount (not attached anywhere yet): an `O_CLOEXEC` fd that
+    /// `move_mount` can place later, e.g. inside a container's new root.
+    /// Needs the new mount API.
+    pub fn mount_detached(&self) -> Result<OwnedFd> {
+        let ctx = fsopen().map_err(|errno| Error::Mount {
+            op: "fsopen overlay".into(),
+            errno,
+            message: String::new(),
+        })?;
+        let fail = |op: String, errno: Errno| Error::Mount {
+            op,
+            errno,
+            message: context_message(&ctx),
+        };
+        let set = |key: &std::ffi::CStr, p: &Path| -> Result<()> {
+            if p.as_os_str().len() > FSCONFIG_VALUE_MAX {
+                return Err(Error::BadPath {
+                    path: p.to_owned(),
+                    reason: "longer than 255 bytes, the most fsconfig takes per value",
+                });
+            }
+            let value = cstring(p)?;
+            fsconfig_string(&ctx, key, &value).map_err(|e| {
+                fail(
+                    format!("fsconfig {} {}", key.to_string_lossy(), p.display()),
+                    e,
+                )
+            })
+        };
+        for l in &self.lowers {
+            set(c"lowerdir+", l)?;
+        }
+        for d in &self.data_lowers {
+            set(c"datadir+", d)?;
+        }
+        if let (Some(u), Some(w)) = (&self.upper, &self.work) {
+            set(c"upperdir", u)?;
+            set(c"workdir", w)?;
+        }
+        for (k, v) in self.options.pairs() {
+            let key = CString::new(k).expect("static key");
+            // SAFETY: valid fd and C strings.
+            let r = unsafe {
+                match v {
+                    Some(v) => {
+                        let v = CString::new(v).expect("static value");
+                        libc::syscall(
+                            libc::SYS_fsconfig,
+                            ctx.as_raw_fd(),
+                            FSCONFIG_SET_STRING,
+                            key.as_ptr(),
+                            v.as_ptr(),
+                            0,
+                        )
+                    }
+                    None => libc::syscall(
+                        libc::SYS_fsconfig,
+                        ctx.as_raw_fd(),
+                        FSCONFIG_SET_FLAG,
+                        key.as_ptr(),
+                        std::ptr::null::<libc::c_char>(),
+                        0,
+                    ),
+                }
+            };
+            if r < 0 {
+                return Err(fail(format!("fsconfig {k}"), Errno::last()));
+            }
+        }
+        // SAFETY: create the superblock from the configured context.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_fsconfig,
+                ctx.as_raw_fd(),
+                FSCONFIG_CMD_CREATE,
+                std::ptr::null::<libc::c_char>(),
+                std::ptr::null::<libc::c_char>(),
+                0,
+            )
+        };
+        if r < 0 {
+            return Err(fail("fsconfig create".into(), Errno::last()));
+        }
+        let f = self.flags;
+        let attrs = [
+            (f.readonly, MOUNT_ATTR_RDONLY),
+            (f.nosuid, MOUNT_ATTR_NOSUID),
+            (f.nodev, MOUNT_ATTR_NODEV),
+            (f.noexec, MOUNT_ATTR_NOEXEC),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .fold(0, |a, (_, bit)| a | bit);
+        // SAFETY: fsmount on our context.
+        let mfd =
+            unsafe { libc::syscall(libc::SYS_fsmount, ctx.as_raw_fd(), FSMOUNT_CLOEXEC, attrs) };
+        if mfd < 0 {
+            return Err(fail("fsmount".into(), Errno::last()));
+        }
+        // SAFETY: fresh fd.
+        Ok(unsafe { OwnedFd::from_raw_fd(mfd as i32) })
+    }
+
+    /// Mounts at `target`, with the probed [`strategy`]. The returned guard
+    /// unmounts on drop.
+    pub fn mount(&self, target: impl AsRef<Path>) -> Result<MountedOverlay> {
+        self.mount_with(target, strategy())
+    }
+
+    /// Mounts at `target` with a chosen strategy (falls back to mount(2)
+    /// when a path is too long for `fsconfig` but the options fit).
+    pub fn mount_with(
+        &self,
+        target: impl AsRef<Path>,
+        strategy: Strategy,
+    ) -> Result<MountedOverlay> {
+        let target = target.as_ref();
+        let meta = std::fs::metadata(target).map_err(|e| Error::BadDirectory {
+            role: "target",
+            path: target.to_owned(),
+            errno: crate::error::io_errno(&e),
+        })?;
+        if !meta.is_dir() {
+            return Err(Error::BadDirectory {
+                role: "target",
+                path: target.to_owned(),
+                errno: Errno::ENOTDIR,
+            });
+        }
+        let c_target = cstring(target)?;
+        let long_path = self
+            .lowers
+            .iter()
+            .chain(&self.data_lowers)
+            .chain(&self.upper)
+            .chain(&self.work)
+            .any(|p| p.as_os_str().len() > FSCONFIG_VALUE_MAX);
+        let strategy = match strategy {
+            // A path fsconfig cannot take may still fit mount(2)'s page.
+            Strategy::NewApi if long_path => Strategy::Legacy,
+            s => s,
+        };
+        match strategy {
+            Strategy::NewApi => {
+                let mfd = self.mount_detached()?;
+                move_mount(mfd.as_fd(), target)?;
+            }
+            Strategy::Legacy => {
+                let data = self.legacy_options();
+                if data.len() > MOUNT_DATA_MAX {
+                    return Err(Error::OptionsTooLong { len: data.len() });
+                }
+                let c_data = CString::new(data).map_err(|_| Error::BadPath {
+                    path: target.to_owned(),
+                    reason: "options contain NUL",
+                })?;
+                let f = self.flags;
+                let flags = [
+                    (f.readonly, libc::MS_RDONLY),
+                    (f.nosuid, libc::MS_NOSUID),
+                    (f.nodev, libc::MS_NODEV),
+                    (f.noexec, libc::MS_NOEXEC),
+                ]
+                .iter()
+                .filter(|(on, _)| *on)
+                .fold(0, |a, (_, bit)| a | bit);
+                // SAFETY: valid C strings.
+                let r = unsafe {
+                    libc::mount(
+                        c"overlay".as_ptr(),
+                        c_target.as_ptr(),
+                        c"overlay".as_ptr(),
+                        flags,
+                        c_data.as_ptr().cast(),
+                    )
+                };
+                if r != 0 {
+                    return Err(Error::Mount {
+                        op: format!("mount overlay on {}", target.display()),
+                        errno: Errno::last(),
+                        message: String::new(),
+                    });
+                }
+            }
+        }
+        Ok(MountedOverlay {
+            target: Some(target.to_owned()),
+        })
+    }
+}
+
+/// Attaches a detached mount at `target` (`move_mount`).
+pub fn move_mount(mount: std::os::fd::BorrowedFd<'_>, target: &Path) -> Result<()> {
+    let c_target = cstring(target)?;
+    // SAFETY: valid fds and C strings.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            mount.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            c_target.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    };
+    if r < 0 {
+        return Err(Error::Mount {
+            op: format!("move_mount to {}", target.display()),
+            errno: Errno::last(),
+            message: String::new(),
+        });
+    }
+    Ok(())
+}
+
+/// A mounted overlay; unmounts on drop (lazily if busy).
+///
+/// ```no_run
+/// # let overlay = palisade_overlay::Overlay::builder().lower("/a").lower("/b").build()?;
+/// let mounted = overlay.mount("/mnt/merged")?;
+/// mounted.unmount()?; // or drop it, or `detach()` to keep it mounted
+/// # Ok::<(), palisade_overlay::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct MountedOverlay {
+    target: Option<PathBuf>,
+}
+
+impl MountedOverlay {
+    /// Where it is mounted.
+    pub fn target(&self) -> &Path {
+        self.target.as_deref().expect("present until consumed")
+    }
+
+    /// Keeps it mounted; returns the mount point.
+    pub fn detach(mut self) -> PathBuf {
+        self.target.take().expect("present until consumed")
+    }
+
+    /// Unmounts now, returning the error (EBUSY if in use).
+    pub fn unmount(mut self) -> Result<()> {
+        let target = self.target.take().expect("present until consumed");
+        umount(&target, 0)
+    }
+}
+
+fn umount(target: &Path, flags: libc::c_int) -> Result<()> {
+    let c = cstring(target)?;
+    // SAFETY: valid C string.
+    if unsafe { libc::umount2(c.as_ptr(), flags) } != 0 {
+        return Err(Error::Mount {
+            op: format!("umount {}", target.display()),
+            errno: Errno::last(),
+            message: String::new(),
+        });
+    }
+    Ok(())
+}
+
+impl Drop for MountedOverlay {
+    fn drop(&mut self) {
+        if let Some(t) = self.target.take() {
+            if umount(&t, 0).is_err() {
+                let _ = umount(&t, libc::MNT_DETACH);
+            }
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! OverlayFS options and the escaping of paths for mount(2).
+
+/// `redirect_dir=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum RedirectDir {
+    /// Create and follow redirects.
+    On,
+    /// Follow but do not create.
+    Follow,
+    /// Neither.
+    Off,
+    /// Do not follow; error on one.
+    NoFollow,
+}
+
+/// `xino=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum Xino {
+    /// Always.
+    On,
+    /// Never.
+    Off,
+    /// When the layers allow it.
+    Auto,
+}
+
+/// `uuid=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum Uuid {
+    /// Use the upper fs uuid.
+    On,
+    /// Null uuid.
+    Off,
+    /// Null, and no index for nfs_export.
+    Null,
+    /// Generated and stored.
+    Auto,
+}
+
+/// OverlayFS options; `None` leaves the kernel's default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Options {
+    /// `redirect_dir=`
+    pub redirect_dir: Option<RedirectDir>,
+    /// `index=on|off`
+    pub index: Option<bool>,
+    /// `metacopy=on|off`
+    pub metacopy: Option<bool>,
+    /// `xino=`
+    pub xino: Option<Xino>,
+    /// `volatile` (no syncs; the upper is unusable after a crash)
+    pub volatile: bool,
+    /// `userxattr` (user.overlay.* xattrs, for unprivileged mounts)
+    pub userxattr: bool,
+    /// `nfs_export=on|off`
+    pub nfs_export: Option<bool>,
+    /// `uuid=`
+    pub uuid: Option<Uuid>,
+    /// `default_permissions`
+    pub default_permissions: bool,
+}
+
+impl Options {
+    /// `(key, value)` pairs; value `None` for flags.
+    pub(crate) fn pairs(&self) -> Vec<(&'static str, Option<&'static str>)> {
+        let on = |b: bool| if b { "on" } else { "off" };
+        let mut v = Vec::new();
+        if let Some(r) = self.redirect_dir {
+            v.push((
+                "redirect_dir",
+                Some(match r {
+                    RedirectDir::On => "on",
+                    RedirectDir::Follow => "follow",
+                    RedirectDir::Off => "off",
+                    RedirectDir::NoFollow => "nofollow",
+                }),
+            ));
+        }
+        if let Some(i) = self.index {
+            v.push(("index", Some(on(i))));
+        }
+        if let Some(m) = self.metacopy {
+            v.push(("metacopy", Some(on(m))));
+        }
+        if let Some(x) = self.xino {
+            v.push((
+                "xino",
+                Some(match x {
+                    Xino::On => "on",
+                    Xino::Off => "off",
+                    Xino::Auto => "auto",
+                }),
+            ));
+        }
+        if self.volatile {
+            v.push(("volatile", None));
+        }
+        if self.userxattr {
+            v.push(("userxattr", None));
+        }
+        if let Some(n) = self.nfs_export {
+            v.push(("nfs_export", Some(on(n))));
+        }
+        if let Some(u) = self.uuid {
+            v.push((
+                "uuid",
+                Some(match u {
+                    Uuid::On => "on",
+                    Uuid::Off => "off",
+                    Uuid::Null => "null",
+                    Uuid::Auto => "auto",
+                }),
+            ));
+        }
+        if self.default_permissions {
+            v.push(("default_permissions", None));
+        }
+        v
+    }
+}
+
+/// Escapes a path for an overlay option value given to mount(2): `\`, `:`
+/// and `,` get a backslash (the kernel splits layers on `:` and options on
+/// `,`, honouring the backslash).
+///
+/// ```
+/// assert_eq!(palisade_overlay::escape_path("/a:b,c\\d"), "/a\\:b\\,c\\\\d");
+/// ```
+pub fn escape_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len() + 4);
+    for c in path.chars() {
+        if matches!(c, '\\' | ':' | ',') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The inverse of [`escape_path`], as the kernel reads a layer list: splits
+/// on unescaped `:` and drops the escaping backslashes.
+///
+/// ```
+/// let layers = palisade_overlay::split_escaped("/a\\:b:/c");
+/// assert_eq!(layers, ["/a:b", "/c"]);
+/// ```
+pub fn split_escaped(list: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let mut chars = list.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some(n) = chars.next() {
+                    out.last_mut().expect("never empty").push(n);
+                }
+            }
+            ':' => out.push(String::new()),
+            c => out.last_mut().expect("never empty").push(c),
+        }
+    }
+    out
+}

@@ -1,0 +1,295 @@
+//! palisade-overlay against the real kernel (root): mounts are read back
+//! from /proc/self/mountinfo and through the merged directory.
+
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+use palisade_overlay::{
+    ChangeKind, Error, Options, Overlay, RedirectDir, Strategy, changes, move_mount,
+};
+use palisade_testkit::{TempDir, require_root};
+
+fn mounted_at(target: &Path) -> bool {
+    let t = target.to_str().unwrap();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some(t) && l.contains(" - overlay "))
+}
+
+struct Layers {
+    _tmp: TempDir,
+    lowers: Vec<PathBuf>,
+    upper: PathBuf,
+    work: PathBuf,
+    merged: PathBuf,
+}
+
+fn layers(names: &[&str]) -> Layers {
+    let tmp = TempDir::new("ovl");
+    let mk = |n: &str| {
+        let p = tmp.path().join(n);
+        std::fs::create_dir_all(&p).unwrap();
+        p
+    };
+    let lowers = names.iter().map(|n| mk(n)).collect();
+    Layers {
+        lowers,
+        upper: mk("upper"),
+        work: mk("work"),
+        merged: mk("merged"),
+        _tmp: tmp,
+    }
+}
+
+#[test]
+fn rules_are_checked_before_any_syscall() {
+    let l = layers(&["l1", "l2"]);
+    let b = || Overlay::builder();
+    assert!(matches!(
+        b().lower(&l.lowers[0]).build(),
+        Err(Error::TooFewLowers { count: 1 })
+    ));
+    assert!(matches!(
+        b().lower(&l.lowers[0]).lower(&l.lowers[0]).build(),
+        Err(Error::DuplicateLower { .. })
+    ));
+    assert!(matches!(
+        b().lower(&l.lowers[0]).upper(&l.upper).build(),
+        Err(Error::UpperWithoutWork { given: "upper" })
+    ));
+    let many: Vec<PathBuf> = (0..501).map(|i| PathBuf::from(format!("/l{i}"))).collect();
+    assert!(matches!(
+        b().lowers(many).build(),
+        Err(Error::TooManyLowers { count: 501, .. })
+    ));
+    let err = b()
+        .lower("/no/such/layer")
+        .lower(&l.lowers[1])
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("/no/such/layer"), "{err}");
+    std::fs::write(l.work.join("junk"), "x").unwrap();
+    assert!(matches!(
+        b().lower(&l.lowers[0])
+            .upper(&l.upper)
+            .work(&l.work)
+            .build(),
+        Err(Error::WorkNotEmpty { .. })
+    ));
+    std::fs::remove_file(l.work.join("junk")).unwrap();
+    // /dev/shm is tmpfs, the test dir is not: cross-device.
+    let other = PathBuf::from("/dev/shm");
+    if std::fs::metadata(&other).is_ok() {
+        assert!(matches!(
+            b().lower(&l.lowers[0]).upper(&l.upper).work(&other).build(),
+            Err(Error::CrossDevice { .. }) | Err(Error::WorkNotEmpty { .. })
+        ));
+    }
+    let conflict = |o: Options| {
+        b().lowers(&l.lowers)
+            .upper(&l.upper)
+            .work(&l.work)
+            .options(o)
+            .build()
+    };
+    assert!(matches!(
+        conflict(Options {
+            metacopy: Some(true),
+            redirect_dir: Some(RedirectDir::Off),
+            ..Options::default()
+        }),
+        Err(Error::Conflict(_))
+    ));
+    assert!(matches!(
+        conflict(Options {
+            metacopy: Some(true),
+            userxattr: true,
+            ..Options::default()
+        }),
+        Err(Error::Conflict(_))
+    ));
+    assert!(matches!(
+        conflict(Options {
+            metacopy: Some(true),
+            nfs_export: Some(true),
+            ..Options::default()
+        }),
+        Err(Error::Conflict(_))
+    ));
+    assert!(matches!(
+        b().lowers(&l.lowers)
+            .options(Options {
+                volatile: true,
+                ..Options::default()
+            })
+            .build(),
+        Err(Error::Conflict(_))
+    ));
+}
+
+#[test]
+fn layers_merge_and_the_guard_unmounts() {
+    let Some(root) = require_root("mounts overlayfs") else {
+        return;
+    };
+    let l = layers(&["top", "bottom"]);
+    std::fs::write(l.lowers[1].join("shared"), "bottom").unwrap();
+    std::fs::write(l.lowers[0].join("shared"), "top").unwrap();
+    std::fs::write(l.lowers[1].join("only-bottom"), "b").unwrap();
+    let overlay = Overlay::builder()
+        .lowers(&l.lowers)
+        .upper(&l.upper)
+        .work(&l.work)
+        .build()
+        .unwrap();
+    let (_root, ()) = root.assert_no_leaks(|| {
+        for strategy in [Strategy::NewApi, Strategy::Legacy] {
+            let m = overlay.mount_with(&l.merged, strategy).unwrap();
+            assert!(mounted_at(&l.merged), "{strategy:?}");
+            assert_eq!(
+                std::fs::read_to_string(l.merged.join("shared")).unwrap(),
+                "top"
+            );
+            assert!(l.merged.join("only-bottom").exists());
+            std::fs::write(l.merged.join("new"), "n").unwrap();
+            assert!(l.upper.join("new").exists(), "write did not reach upper");
+            std::fs::remove_file(l.merged.join("new")).unwrap();
+            drop(m);
+            assert!(!mounted_at(&l.merged));
+            let _ = std::fs::remove_file(l.upper.join("new"));
+        }
+    });
+}
+
+#[test]
+fn five_hundred_long_layers_mount_without_a_length_limit() {
+    let Some(_root) = require_root("mounts overlayfs") else {
+        return;
+    };
+    if palisade_overlay::strategy() != Strategy::NewApi {
+        palisade_testkit::skip_absent("overlay lowerdir+", "kernel before 6.8");
+        return;
+    }
+    let tmp = TempDir::new("many");
+    let long = "x".repeat(40);
+    let lowers: Vec<PathBuf> = (0..500)
+        .map(|i| {
+            let p = tmp.path().join(format!("{long}-{i:03}"));
+            std::fs::create_dir(&p).unwrap();
+            p
+        })
+        .collect();
+    std::fs::write(lowers[499].join("deepest"), "d").unwrap();
+    let merged = tmp.path().join("merged");
+    std::fs::create_dir(&merged).unwrap();
+    let overlay = Overlay::builder().lowers(&lowers).build().unwrap();
+    assert!(
+        overlay.legacy_options().len() > 4095,
+        "not past mount(2)'s limit"
+    );
+    assert!(matches!(
+        overlay.mount_with(&merged, Strategy::Legacy),
+        Err(Error::OptionsTooLong { .. })
+    ));
+    let m = overlay.mount(&merged).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(merged.join("deepest")).unwrap(),
+        "d"
+    );
+    m.unmount().unwrap();
+}
+
+#[test]
+fn paths_with_colons_and_commas_are_escaped() {
+    let Some(_root) = require_root("mounts overlayfs") else {
+        return;
+    };
+    let l = layers(&["a:b,c", "d\\e"]);
+    std::fs::write(l.lowers[0].join("f"), "odd").unwrap();
+    let overlay = Overlay::builder().lowers(&l.lowers).build().unwrap();
+    for strategy in [Strategy::Legacy, Strategy::NewApi] {
+        let m = overlay.mount_with(&l.merged, strategy).unwrap();
+        assert_eq!(std::fs::read_to_string(l.merged.join("f")).unwrap(), "odd");
+        m.unmount().unwrap();
+    }
+    let parsed =
+        palisade_overlay::split_escaped(overlay.legacy_options().trim_start_matches("lowerdir="));
+    let want: Vec<String> = l
+        .lowers
+        .iter()
+        .map(|p| p.to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(parsed, want);
+}
+
+#[test]
+fn a_detached_mount_can_be_placed_later() {
+    let Some(_root) = require_root("mounts overlayfs") else {
+        return;
+    };
+    let l = layers(&["x", "y"]);
+    std::fs::write(l.lowers[1].join("f"), "y").unwrap();
+    let overlay = Overlay::builder().lowers(&l.lowers).build().unwrap();
+    let fd = overlay.mount_detached().unwrap();
+    assert!(!mounted_at(&l.merged));
+    move_mount(fd.as_fd(), &l.merged).unwrap();
+    assert!(mounted_at(&l.merged));
+    assert_eq!(std::fs::read_to_string(l.merged.join("f")).unwrap(), "y");
+    drop(fd); // the fd pins the mount: EBUSY otherwise
+    nix::mount::umount(&l.merged).unwrap();
+}
+
+#[test]
+fn changes_match_what_the_container_did() {
+    let Some(_root) = require_root("mounts overlayfs") else {
+        return;
+    };
+    let l = layers(&["img"]);
+    let img = &l.lowers[0];
+    std::fs::write(img.join("keep"), "k").unwrap();
+    std::fs::write(img.join("edit"), "1").unwrap();
+    std::fs::write(img.join("gone"), "g").unwrap();
+    std::fs::create_dir_all(img.join("etc/conf.d")).unwrap();
+    std::fs::write(img.join("etc/conf.d/old"), "o").unwrap();
+    let overlay = Overlay::builder()
+        .lower(img)
+        .upper(&l.upper)
+        .work(&l.work)
+        .build()
+        .unwrap();
+    let m = overlay.mount(&l.merged).unwrap();
+    let mm = &l.merged;
+    std::fs::write(mm.join("edit"), "2").unwrap();
+    std::fs::remove_file(mm.join("gone")).unwrap();
+    std::fs::write(mm.join("added"), "a").unwrap();
+    std::fs::write(mm.join("etc/new.conf"), "n").unwrap();
+    std::fs::remove_dir_all(mm.join("etc/conf.d")).unwrap();
+    std::fs::create_dir(mm.join("etc/conf.d")).unwrap(); // opaque now
+    m.unmount().unwrap();
+    let got: Vec<String> = changes(&l.upper, &l.lowers)
+        .unwrap()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    for want in [
+        "A /added",
+        "C /edit",
+        "D /gone",
+        "C /etc",
+        "A /etc/new.conf",
+        "C /etc/conf.d",
+    ] {
+        assert!(got.iter().any(|g| g == want), "{want} missing from {got:?}");
+    }
+    assert!(!got.iter().any(|g| g.ends_with("/keep")), "{got:?}");
+    let kinds = changes(&l.upper, &l.lowers).unwrap();
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|c| c.kind == ChangeKind::Deleted)
+            .count(),
+        1,
+        "{got:?}"
+    );
+}
