@@ -92,10 +92,12 @@ fn context_message(ctx: &OwnedFd) -> String {
             out.push_str("; ");
         }
         let text = String::from_utf8_lossy(&buf[..n as usize]);
-        out.push_str(
-            text.trim_start_matches(|c| c == 'e' || c == 'w' || c == 'i')
-                .trim(),
-        );
+        // Each message is "<e|w|i> <text>".
+        let body = match text.as_bytes() {
+            [b'e' | b'w' | b'i', b' ', ..] => &text[2..],
+            _ => &text[..],
+        };
+        out.push_str(body.trim());
     }
     out
 }
