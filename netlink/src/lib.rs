@@ -1,1 +1,43 @@
-//! palisade-netlink — placeholder, see README.
+//! Container networking over route netlink: links (veth, macvlan, ipvlan,
+//! bridge, dummy), moving them between network namespaces, addresses,
+//! routes and namespaced sysctls — over one blocking `NETLINK_ROUTE`
+//! socket with messages from `netlink-packet-route`, never by forking `ip`.
+//!
+//! A [`Netlink`] is bound to the network namespace it was opened in;
+//! [`Netlink::in_namespace`] opens one for another namespace on a
+//! short-lived helper thread, so the caller's thread never switches.
+//! Kernel refusals keep the errno and the kernel's extended-ACK text; a
+//! link kind the kernel lacks is [`Error::Unsupported`].
+//!
+//! ```no_run
+//! use std::os::fd::AsFd;
+//! use palisade_netlink::{Netlink, Route, Veth};
+//! let netns = std::fs::File::open("/proc/1234/ns/net").unwrap(); // the container's
+//! let mut host = Netlink::new()?;
+//! // The peer is born inside the container as eth0.
+//! host.add_link(&Veth::new("ph0", "eth0").peer_netns(netns.as_fd()).into())?;
+//! host.add_address("ph0", "10.88.0.1/24".parse()?)?;
+//! host.set_up("ph0")?;
+//! let mut inside = Netlink::in_namespace(&netns)?;
+//! inside.add_address("eth0", "10.88.0.2/24".parse()?)?;
+//! inside.set_up("eth0")?;
+//! inside.loopback_up()?;
+//! inside.add_route(&Route::default_via("10.88.0.1".parse().unwrap()).dev("eth0"))?;
+//! # Ok::<(), palisade_netlink::Error>(())
+//! ```
+
+mod addr;
+mod address;
+mod error;
+mod link;
+mod route;
+mod socket;
+mod sysctl;
+
+pub use addr::{IpCidr, check_ifname};
+pub use address::Address;
+pub use error::{Error, Result};
+pub use link::{IpvlanFlag, IpvlanMode, Link, LinkSpec, MacvlanMode, Veth};
+pub use route::Route;
+pub use socket::{Netlink, RECEIVE_TIMEOUT};
+pub use sysctl::{get_sysctl, set_sysctl};

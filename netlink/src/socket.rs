@@ -1,0 +1,280 @@
+//! The blocking core: one NETLINK_ROUTE socket, checked sequence numbers,
+//! a receive timeout, extended-ACK messages, interrupted-dump retries.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::time::Duration;
+
+use netlink_packet_core::{
+    NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NetlinkBuffer, NetlinkHeader,
+    NetlinkMessage, NetlinkPayload,
+};
+use netlink_packet_route::RouteNetlinkMessage;
+use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
+use nix::errno::Errno;
+
+use crate::error::io;
+use crate::{Error, Result};
+
+/// How long a reply may take before the call fails with EAGAIN.
+pub const RECEIVE_TIMEOUT: Duration = Duration::from_secs(5);
+const DUMP_ATTEMPTS: u32 = 5;
+
+/// A route-netlink connection bound to one network namespace: the one it
+/// was opened in. Every call blocks until the kernel answers.
+///
+/// ```no_run
+/// use palisade_netlink::Netlink;
+/// let mut nl = Netlink::new()?;
+/// for link in nl.links()? {
+///     println!("{} {} up={}", link.index, link.name, link.up);
+/// }
+/// # Ok::<(), palisade_netlink::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Netlink {
+    socket: Socket,
+    seq: u32,
+    buf: Vec<u8>,
+}
+
+impl Netlink {
+    /// A connection in the calling thread's network namespace.
+    pub fn new() -> Result<Netlink> {
+        let mut socket = Socket::new(NETLINK_ROUTE).map_err(|e| io("socket", e))?;
+        socket
+            .bind(&SocketAddr::new(0, 0))
+            .map_err(|e| io("bind", e))?;
+        // Kernel error text with every NACK; no echo of our request.
+        let _ = socket.set_ext_ack(true);
+        let _ = socket.set_cap_ack(true);
+        let tv = libc::timeval {
+            tv_sec: RECEIVE_TIMEOUT.as_secs() as libc::time_t,
+            tv_usec: 0,
+        };
+        // SAFETY: setsockopt with a timeval of the right size.
+        let r = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                (&raw const tv).cast(),
+                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+            )
+        };
+        if r != 0 {
+            return Err(Error::Socket {
+                op: "setsockopt SO_RCVTIMEO",
+                errno: Errno::last(),
+            });
+        }
+        Ok(Netlink {
+            socket,
+            seq: 0,
+            buf: vec![0; 64 * 1024],
+        })
+    }
+
+    /// A connection in the network namespace `netns` (an nsfs fd, e.g. from
+    /// palisade-ns or `/run/netns/NAME`). The socket is opened on a
+    /// short-lived thread that entered the namespace; the caller's thread
+    /// never changes namespace, so this is safe on any thread (tokio
+    /// workers included). The socket stays bound to `netns`.
+    pub fn in_namespace(netns: impl AsFd) -> Result<Netlink> {
+        let fd = netns.as_fd();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                // SAFETY: setns on a borrowed fd; only this thread moves.
+                if unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                    return Err(Error::Socket {
+                        op: "setns to the target network namespace",
+                        errno: Errno::last(),
+                    });
+                }
+                Netlink::new()
+            })
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+        })
+    }
+
+    /// Runs `f` on a short-lived thread inside `netns` (for sysctls and
+    /// other per-namespace files); the caller's thread never moves.
+    pub fn run_in<T: Send>(netns: BorrowedFd<'_>, f: impl FnOnce() -> T + Send) -> Result<T> {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                // SAFETY: setns on a borrowed fd; only this thread moves.
+                if unsafe { libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                    return Err(Error::Socket {
+                        op: "setns to the target network namespace",
+                        errno: Errno::last(),
+                    });
+                }
+                Ok(f())
+            })
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+        })
+    }
+
+    fn send(&mut self, message: RouteNetlinkMessage, flags: u16) -> Result<u32> {
+        self.seq = self.seq.wrapping_add(1);
+        let mut header = NetlinkHeader::default();
+        header.flags = flags;
+        header.sequence_number = self.seq;
+        let mut msg = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(message));
+        msg.finalize();
+        let mut out = vec![0u8; msg.buffer_len()];
+        msg.serialize(&mut out);
+        self.socket.send(&out, 0).map_err(|e| io("send", e))?;
+        Ok(self.seq)
+    }
+
+    /// Sends a request that expects an ACK (or NACK).
+    pub(crate) fn ack(
+        &mut self,
+        op: impl FnOnce() -> String,
+        message: RouteNetlinkMessage,
+        flags: u16,
+    ) -> Result<()> {
+        let seq = self.send(message, NLM_F_REQUEST | NLM_F_ACK | flags)?;
+        self.receive(seq, op, |_| {}).map(|_| ())
+    }
+
+    /// Sends a request that answers with messages and then an ACK.
+    pub(crate) fn request_one(
+        &mut self,
+        message: RouteNetlinkMessage,
+        out: &mut Vec<RouteNetlinkMessage>,
+        op: impl FnOnce() -> String,
+    ) -> Result<()> {
+        let seq = self.send(message, NLM_F_REQUEST | NLM_F_ACK)?;
+        self.receive(seq, op, |m| out.push(m)).map(|_| ())
+    }
+
+    /// Sends a dump request and collects every reply, retrying when the
+    /// kernel flags the dump as interrupted.
+    pub(crate) fn dump(
+        &mut self,
+        what: &'static str,
+        message: RouteNetlinkMessage,
+    ) -> Result<Vec<RouteNetlinkMessage>> {
+        for _ in 0..DUMP_ATTEMPTS {
+            let seq = self.send(message.clone(), NLM_F_REQUEST | NLM_F_DUMP)?;
+            let mut out = Vec::new();
+            let interrupted = self.receive(seq, || format!("dump {what}"), |m| out.push(m))?;
+            if !interrupted {
+                return Ok(out);
+            }
+        }
+        Err(Error::DumpInterrupted {
+            what,
+            attempts: DUMP_ATTEMPTS,
+        })
+    }
+
+    /// Reads replies for `seq` until ACK/NACK or DONE; returns whether the
+    /// dump was interrupted.
+    fn receive(
+        &mut self,
+        seq: u32,
+        op: impl FnOnce() -> String,
+        mut each: impl FnMut(RouteNetlinkMessage),
+    ) -> Result<bool> {
+        let mut op = Some(op);
+        let mut interrupted = false;
+        loop {
+            // SAFETY: recv into our buffer.
+            let n = unsafe {
+                libc::recv(
+                    self.socket.as_raw_fd(),
+                    self.buf.as_mut_ptr().cast(),
+                    self.buf.len(),
+                    0,
+                )
+            };
+            if n < 0 {
+                let errno = Errno::last();
+                if errno == Errno::EINTR {
+                    continue;
+                }
+                return Err(Error::Socket { op: "recv", errno });
+            }
+            let mut offset = 0;
+            let n = n as usize;
+            while offset < n {
+                let bytes = &self.buf[offset..n];
+                let len = NetlinkBuffer::new_checked(bytes)
+                    .map_err(|e| Error::Decode(e.to_string()))?
+                    .length() as usize;
+                if len == 0 || len > bytes.len() {
+                    return Err(Error::Decode(format!("bad message length {len}")));
+                }
+                let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&bytes[..len])
+                    .map_err(|e| Error::Decode(e.to_string()))?;
+                offset += (len + 3) & !3;
+                if msg.header.sequence_number != seq {
+                    continue; // a stale reply to an earlier, abandoned request
+                }
+                if msg.header.flags & NLM_F_DUMP_INTR != 0 {
+                    interrupted = true;
+                }
+                match msg.payload {
+                    NetlinkPayload::InnerMessage(m) => each(m),
+                    NetlinkPayload::Done(_) => return Ok(interrupted),
+                    NetlinkPayload::Error(e) => {
+                        return match e.code {
+                            None => Ok(interrupted),
+                            Some(code) => Err(Error::Kernel {
+                                op: op.take().map(|f| f()).unwrap_or_default(),
+                                errno: Errno::from_raw(-code.get()),
+                                message: ext_ack_message(&e.header),
+                            }),
+                        };
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// The `NLMSGERR_ATTR_MSG` text of an error's extended ACK: the TLVs after
+/// the echoed request header (16 bytes, thanks to NETLINK_CAP_ACK).
+fn ext_ack_message(after_code: &[u8]) -> Option<String> {
+    let mut tlvs = after_code.get(16..)?;
+    while tlvs.len() >= 4 {
+        let len = u16::from_ne_bytes([tlvs[0], tlvs[1]]) as usize;
+        let kind = u16::from_ne_bytes([tlvs[2], tlvs[3]]);
+        if len < 4 || len > tlvs.len() {
+            return None;
+        }
+        if kind == 1 {
+            let text = &tlvs[4..len];
+            let end = text.iter().position(|b| *b == 0).unwrap_or(text.len());
+            return Some(String::from_utf8_lossy(&text[..end]).into_owned());
+        }
+        tlvs = &tlvs[((len + 3) & !3).min(tlvs.len())..];
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extended_ack_text_is_found_after_the_echoed_header() {
+        let mut bytes = vec![0u8; 16];
+        let msg = b"Unknown device type\0";
+        let len = (4 + msg.len()) as u16;
+        bytes.extend_from_slice(&len.to_ne_bytes());
+        bytes.extend_from_slice(&1u16.to_ne_bytes());
+        bytes.extend_from_slice(msg);
+        assert_eq!(
+            ext_ack_message(&bytes).as_deref(),
+            Some("Unknown device type")
+        );
+        assert_eq!(ext_ack_message(&bytes[..10]), None);
+        assert_eq!(ext_ack_message(&[0u8; 20]), None);
+    }
+}

@@ -1,0 +1,303 @@
+//! palisade-netlink against the real kernel (root); every change is read
+//! back with `ip -j` (on the host or through `nsenter --net`).
+
+use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt;
+use std::process::{Child, Command};
+
+use palisade_netlink::{
+    Error, IpvlanFlag, IpvlanMode, LinkSpec, MacvlanMode, Netlink, Route, Veth, get_sysctl,
+    set_sysctl,
+};
+use palisade_testkit::{ifname, require_root, run, skip_absent, try_run};
+use serde_json::Value;
+
+/// Removes a link when the test ends, however it ends.
+struct DelLink(String);
+impl Drop for DelLink {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["link", "del", &self.0]).output();
+    }
+}
+
+/// A process in a fresh network namespace.
+struct NetNs {
+    child: Child,
+    file: std::fs::File,
+}
+
+impl NetNs {
+    fn new() -> NetNs {
+        let ours = std::fs::metadata("/proc/self/ns/net").unwrap().ino();
+        let child = Command::new("unshare")
+            .args(["-n", "sleep", "60"])
+            .spawn()
+            .unwrap();
+        let path = format!("/proc/{}/ns/net", child.id());
+        for _ in 0..500 {
+            if std::fs::metadata(&path).map(|m| m.ino()).unwrap_or(ours) != ours {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let file = std::fs::File::open(&path).unwrap();
+        assert_ne!(
+            file.metadata().unwrap().ino(),
+            ours,
+            "unshare -n did not take effect"
+        );
+        NetNs { child, file }
+    }
+
+    fn arg(&self) -> String {
+        format!("--net=/proc/{}/ns/net", self.child.id())
+    }
+
+    fn ip_json(&self, args: &[&str]) -> Value {
+        let mut full = vec![self.arg(), "ip".into(), "-j".into()];
+        full.extend(args.iter().map(|s| s.to_string()));
+        let refs: Vec<&str> = full.iter().map(String::as_str).collect();
+        serde_json::from_str(&run("nsenter", &refs)).unwrap()
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn host_link(name: &str) -> Option<Value> {
+    let out = try_run("ip", &["-j", "-d", "link", "show", "dev", name]).ok()?;
+    let v: Value = serde_json::from_str(&out).ok()?;
+    v.as_array()?.first().cloned()
+}
+
+#[test]
+fn bad_names_are_refused_before_the_kernel() {
+    let mut nl = Netlink::new().unwrap();
+    for bad in ["", "sixteen-chars-xx", "a/b", "a b", ".."] {
+        assert!(
+            matches!(
+                nl.add_link(&Veth::new(bad, "x").into()),
+                Err(Error::InvalidName { .. })
+            ),
+            "{bad:?}"
+        );
+    }
+    assert!(matches!(
+        nl.link("pt-no-such-if"),
+        Err(Error::NotFound { .. })
+    ));
+}
+
+#[test]
+fn veth_pair_lifecycle_matches_ip() {
+    let Some(root) = require_root("creates links") else {
+        return;
+    };
+    let (_root, ()) = root.assert_no_leaks(|| {
+        let (a, b) = (ifname("va"), ifname("vb"));
+        let _g = DelLink(a.clone());
+        let mut nl = Netlink::new().unwrap();
+        nl.add_link(&Veth::new(&a, &b).mtu(1400).into()).unwrap();
+        let ip = host_link(&a).unwrap();
+        assert_eq!(ip["linkinfo"]["info_kind"], "veth");
+        assert_eq!(ip["mtu"], 1400);
+        let ours = nl.link(&a).unwrap();
+        assert_eq!(ours.index as u64, ip["ifindex"].as_u64().unwrap());
+        assert_eq!(ours.kind.as_deref(), Some("veth"));
+        assert!(nl.links().unwrap().iter().any(|l| l.name == b));
+
+        // Existing name: the kernel's errno and message come back.
+        let err = nl
+            .add_link(&Veth::new(&a, &ifname("vc")).into())
+            .unwrap_err();
+        assert_eq!(err.errno(), Some(nix::errno::Errno::EEXIST), "{err}");
+
+        nl.set_mtu(&a, 1300).unwrap();
+        nl.set_mac(&a, [0x02, 0, 0, 0xaa, 0xbb, 0xcc]).unwrap();
+        nl.set_up(&a).unwrap();
+        let ip = host_link(&a).unwrap();
+        assert_eq!(ip["mtu"], 1300);
+        assert_eq!(ip["address"], "02:00:00:aa:bb:cc");
+        assert!(ip["flags"].as_array().unwrap().iter().any(|f| f == "UP"));
+        nl.set_down(&a).unwrap();
+        let renamed = ifname("vr");
+        nl.rename(&a, &renamed).unwrap();
+        let _g2 = DelLink(renamed.clone());
+        assert!(host_link(&a).is_none());
+        assert!(host_link(&renamed).is_some());
+        nl.delete_link(&renamed).unwrap();
+        assert!(
+            host_link(&renamed).is_none() && host_link(&b).is_none(),
+            "a veth end survived"
+        );
+    });
+}
+
+#[test]
+fn container_wiring_with_peer_born_in_the_netns_answers_ping() {
+    let Some(_root) = require_root("creates links and namespaces") else {
+        return;
+    };
+    let ns = NetNs::new();
+    let host = ifname("ph");
+    let _g = DelLink(host.clone());
+    let before = std::fs::metadata("/proc/thread-self/ns/net").unwrap().ino();
+    let mut nl = Netlink::new().unwrap();
+    nl.add_link(&Veth::new(&host, "eth0").peer_netns(ns.file.as_fd()).into())
+        .unwrap();
+    nl.add_address(&host, "10.231.7.1/24".parse().unwrap())
+        .unwrap();
+    nl.set_up(&host).unwrap();
+    let mut inside = Netlink::in_namespace(&ns.file).unwrap();
+    assert_eq!(
+        std::fs::metadata("/proc/thread-self/ns/net").unwrap().ino(),
+        before,
+        "caller moved"
+    );
+    inside.loopback_up().unwrap();
+    inside
+        .add_address("eth0", "10.231.7.2/24".parse().unwrap())
+        .unwrap();
+    inside.set_up("eth0").unwrap();
+    inside
+        .add_route(&Route::default_via("10.231.7.1".parse().unwrap()).dev("eth0"))
+        .unwrap();
+
+    let links = ns.ip_json(&["link", "show", "eth0"]);
+    assert_eq!(links[0]["ifname"], "eth0");
+    let addrs = ns.ip_json(&["addr", "show", "eth0"]);
+    let local: Vec<&str> = addrs[0]["addr_info"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["local"].as_str())
+        .collect();
+    assert!(local.contains(&"10.231.7.2"), "{addrs}");
+    let routes = ns.ip_json(&["route", "show", "default"]);
+    assert_eq!(routes[0]["gateway"], "10.231.7.1", "{routes}");
+    assert_eq!(
+        inside.addresses(Some("eth0")).unwrap()[0].cidr.to_string(),
+        "10.231.7.2/24"
+    );
+    assert!(
+        inside
+            .routes(false)
+            .unwrap()
+            .iter()
+            .any(|r| r.destination.is_none() && r.gateway == Some("10.231.7.1".parse().unwrap()))
+    );
+    run("ping", &["-c", "1", "-W", "2", "10.231.7.2"]);
+
+    // Namespaced sysctl: set inside, host unchanged.
+    let host_fwd = get_sysctl(None, "net.ipv4.ip_forward").unwrap();
+    let want = if host_fwd == "1" { "0" } else { "1" };
+    set_sysctl(Some(ns.file.as_fd()), "net.ipv4.ip_forward", want).unwrap();
+    let seen = run(
+        "nsenter",
+        &[&ns.arg(), "cat", "/proc/sys/net/ipv4/ip_forward"],
+    );
+    assert_eq!(seen.trim(), want);
+    assert_eq!(get_sysctl(None, "net.ipv4.ip_forward").unwrap(), host_fwd);
+    assert!(
+        set_sysctl(None, "kernel.hostname", "x").is_err(),
+        "only net.* keys"
+    );
+    inside
+        .del_route(&Route::default_via("10.231.7.1".parse().unwrap()).dev("eth0"))
+        .unwrap();
+    inside
+        .del_address("eth0", "10.231.7.2/24".parse().unwrap())
+        .unwrap();
+    // (the IPv6 link-local address stays)
+    assert!(
+        !inside
+            .addresses(Some("eth0"))
+            .unwrap()
+            .iter()
+            .any(|a| a.cidr.addr.is_ipv4())
+    );
+}
+
+#[test]
+fn move_to_netns_and_bridge_ports() {
+    let Some(_root) = require_root("creates links") else {
+        return;
+    };
+    let ns = NetNs::new();
+    let (br, a, b) = (ifname("br"), ifname("pa"), ifname("pb"));
+    let _g = (DelLink(br.clone()), DelLink(a.clone()));
+    let mut nl = Netlink::new().unwrap();
+    nl.add_link(&LinkSpec::Bridge { name: br.clone() }).unwrap();
+    nl.add_link(&Veth::new(&a, &b).into()).unwrap();
+    nl.set_master(&a, &br).unwrap();
+    assert_eq!(host_link(&a).unwrap()["master"], br.as_str());
+    assert_eq!(nl.link(&a).unwrap().master, Some(nl.index_of(&br).unwrap()));
+    nl.no_master(&a).unwrap();
+    assert!(host_link(&a).unwrap().get("master").is_none());
+    nl.move_to_netns(&b, ns.file.as_fd()).unwrap();
+    assert!(host_link(&b).is_none());
+    assert_eq!(ns.ip_json(&["link", "show", &b])[0]["ifname"], b.as_str());
+}
+
+#[test]
+fn macvlan_on_a_parent() {
+    let Some(_root) = require_root("creates links") else {
+        return;
+    };
+    let (a, b, mv) = (ifname("ma"), ifname("mb"), ifname("mv"));
+    let _g = (DelLink(a.clone()), DelLink(mv.clone()));
+    let mut nl = Netlink::new().unwrap();
+    nl.add_link(&Veth::new(&a, &b).into()).unwrap();
+    nl.add_link(&LinkSpec::Macvlan {
+        name: mv.clone(),
+        parent: a.clone(),
+        mode: MacvlanMode::Bridge,
+    })
+    .unwrap();
+    let ip = host_link(&mv).unwrap();
+    assert_eq!(ip["linkinfo"]["info_kind"], "macvlan");
+    assert_eq!(ip["linkinfo"]["info_data"]["mode"], "bridge");
+    assert_eq!(ip["link"], a.as_str());
+}
+
+#[test]
+fn kinds_the_kernel_lacks_are_typed_and_present_ones_work() {
+    let Some(_root) = require_root("creates links") else {
+        return;
+    };
+    let (a, b) = (ifname("ia"), ifname("ib"));
+    let _g = DelLink(a.clone());
+    let mut nl = Netlink::new().unwrap();
+    nl.add_link(&Veth::new(&a, &b).into()).unwrap();
+    let specs = [
+        LinkSpec::Dummy { name: ifname("dm") },
+        LinkSpec::Ipvlan {
+            name: ifname("iv"),
+            parent: a.clone(),
+            mode: IpvlanMode::L2,
+            flag: IpvlanFlag::Bridge,
+        },
+    ];
+    for spec in specs {
+        let name = spec.name().to_owned();
+        let _g = DelLink(name.clone());
+        match nl.add_link(&spec) {
+            Ok(()) => {
+                let ip = host_link(&name).unwrap();
+                assert_eq!(ip["linkinfo"]["info_kind"], spec.kind());
+            }
+            Err(Error::Unsupported { kind, message }) => {
+                assert_eq!(kind, spec.kind());
+                // `ip` agrees that the kernel lacks it.
+                let ip = try_run("ip", &["link", "add", &name, "type", kind]);
+                assert!(ip.is_err(), "ip could create {kind}");
+                skip_absent(kind, &format!("kernel says: {message:?}"));
+            }
+            Err(other) => panic!("{}: {other}", spec.kind()),
+        }
+    }
+}
