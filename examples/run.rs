@@ -37,7 +37,7 @@ fn main() -> ExitCode {
     let mut rootfs = None;
     let (mut lowers, mut upper, mut work) = (Vec::new(), None, None);
     let mut resources = Resources::new().memory_max(64 << 20).pids_max(64);
-    let mut net = "none".to_owned();
+    let mut net = "veth".to_owned();
     let mut ip = None;
     let mut hostname = "palisade".to_owned();
     let (mut cap_add, mut cap_drop) = (Vec::new(), Vec::new());

@@ -102,6 +102,9 @@ pub(crate) unsafe fn run(plan: &Plan) -> ! {
             report(plan, Step::IdMaps, 0);
         }
 
+        if plan.unshare_cgroup && libc::unshare(libc::CLONE_NEWCGROUP) != 0 {
+            report(plan, Step::JoinNamespace, u32::MAX >> 1);
+        }
         for (i, (fd, kind, _)) in plan.joins.iter().enumerate() {
             if libc::setns(*fd, *kind) != 0 {
                 report(plan, Step::JoinNamespace, i as u32);

@@ -165,6 +165,12 @@ pub enum Error {
     /// From palisade-cgroup (stats, freeze, delete).
     #[error(transparent)]
     Cgroup(#[from] palisade_cgroup::Error),
+    /// From palisade-netlink (removing the host end of the network).
+    #[error(transparent)]
+    Netlink(#[from] palisade_netlink::Error),
+    /// From palisade-overlay (unmounting the root filesystem).
+    #[error(transparent)]
+    Overlay(#[from] palisade_overlay::Error),
     /// The container has no cgroup of its own.
     #[error("the container has no cgroup")]
     NoCgroup,

@@ -1,6 +1,11 @@
-//! The host side of a container's network.
+//! The host side of a container's network: a veth pair whose peer is born
+//! in the container's network namespace with its final name.
 
-use palisade_ns::PidFd;
+use std::net::IpAddr;
+use std::os::fd::AsFd;
+
+use palisade_netlink::{Error as NlError, IpCidr, Netlink, Route, check_ifname};
+use palisade_ns::{NsKind, PidFd};
 
 use crate::config::Veth;
 use crate::{SpawnError, Step};
@@ -8,18 +13,27 @@ use crate::{SpawnError, Step};
 /// Checks a veth description before anything is created.
 pub(crate) fn validate(v: &Veth) -> Result<(), SpawnError> {
     for name in [&v.host, &v.peer] {
-        if name.is_empty()
-            || name.len() > 15
-            || name.contains(['/', ' ', '\0', ':'])
-            || name == "."
-            || name == ".."
-        {
-            return Err(SpawnError::invalid(format!(
-                "interface name {name:?} must be 1..=15 bytes without '/', ':', spaces"
-            )));
-        }
+        check_ifname(name).map_err(|e| SpawnError::from_lib(Step::Validate, e, None))?;
+    }
+    for cidr in v.address.iter().chain(&v.host_address) {
+        cidr.parse::<IpCidr>()
+            .map_err(|e| SpawnError::from_lib(Step::Validate, e, None))?;
+    }
+    if let Some(gw) = &v.gateway {
+        gw.parse::<IpAddr>()
+            .map_err(|_| SpawnError::invalid(format!("invalid gateway {gw:?}")))?;
+    }
+    if v.bridge.is_some() && v.host_address.is_some() {
+        return Err(SpawnError::invalid(
+            "the host end is either a bridge port or addressed, not both",
+        ));
     }
     Ok(())
+}
+
+fn net_err(e: NlError) -> SpawnError {
+    let errno = e.errno();
+    SpawnError::from_lib(Step::Network, e, errno)
 }
 
 /// What the pipeline created in the host's network namespace.
@@ -29,19 +43,65 @@ pub(crate) struct HostNetwork {
 }
 
 impl HostNetwork {
-    pub(crate) fn wire(v: &Veth, _child: &PidFd) -> Result<HostNetwork, SpawnError> {
-        Err(SpawnError::new(
-            Step::Network,
-            None,
-            format!("veth {} not available yet", v.host),
-        ))
+    /// Creates the pair (peer inside the child's netns), addresses and
+    /// routes both ends. On failure nothing is left on the host.
+    pub(crate) fn wire(v: &Veth, child: &PidFd) -> Result<HostNetwork, SpawnError> {
+        let netns = child
+            .namespace(NsKind::Net)
+            .map_err(|e| SpawnError::from_lib(Step::Network, e, None))?;
+        let mut nl = Netlink::new().map_err(net_err)?;
+        let mut spec = palisade_netlink::Veth::new(&v.host, &v.peer).peer_netns(netns.as_fd());
+        if let Some(mtu) = v.mtu {
+            spec = spec.mtu(mtu);
+        }
+        nl.add_link(&spec.into()).map_err(net_err)?;
+        let wired = HostNetwork {
+            host: v.host.clone(),
+        };
+        let mut configure = || -> Result<(), NlError> {
+            if let Some(bridge) = &v.bridge {
+                nl.set_master(&v.host, bridge)?;
+            }
+            if let Some(cidr) = &v.host_address {
+                nl.add_address(&v.host, cidr.parse()?)?;
+            }
+            nl.set_up(&v.host)?;
+            let mut inside = Netlink::in_namespace(&netns)?;
+            if let Some(cidr) = &v.address {
+                inside.add_address_with(&v.peer, cidr.parse()?, true)?;
+            }
+            inside.set_up(&v.peer)?;
+            if let Some(gw) = &v.gateway {
+                let gw: IpAddr = gw.parse().map_err(|_| NlError::Invalid {
+                    what: "gateway",
+                    value: gw.clone(),
+                })?;
+                inside.add_route(&Route::default_via(gw).dev(&v.peer))?;
+            }
+            Ok(())
+        };
+        if let Err(e) = configure() {
+            let _ = wired.remove();
+            return Err(net_err(e));
+        }
+        Ok(wired)
     }
 
     pub(crate) fn host_name(&self) -> &str {
         &self.host
     }
 
-    pub(crate) fn remove(self) -> Result<(), SpawnError> {
-        Ok(())
+    /// Deletes the host end (and with it the peer), if still there: it
+    /// vanishes by itself when the container's netns dies.
+    pub(crate) fn remove(self) -> Result<(), NlError> {
+        let mut nl = Netlink::new()?;
+        match nl.delete_link(&self.host) {
+            Ok(()) | Err(NlError::NotFound { .. }) => Ok(()),
+            Err(NlError::Kernel {
+                errno: nix::errno::Errno::ENODEV,
+                ..
+            }) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 }

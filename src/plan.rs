@@ -70,6 +70,10 @@ pub(crate) struct Plan {
     /// In a new user namespace: become its root (uid/gid 0 inside) once the
     /// maps are written, before any mount.
     pub become_ns_root: bool,
+    /// Unshare the cgroup namespace after the parent placed us in our
+    /// cgroups (v1 placement happens after clone, so a cgroup namespace
+    /// made by clone would be rooted at the parent's v1 groups).
+    pub unshare_cgroup: bool,
     pub parent_death_signal: Option<i32>,
     pub sync_fd: RawFd,
     pub err_fd: RawFd,
@@ -250,6 +254,7 @@ impl Plan {
             caps,
             init: c.init || c.time_offsets.is_some(),
             become_ns_root: c.has_new(NsKind::User),
+            unshare_cgroup: c.has_new(NsKind::Cgroup) && c.cgroup.is_some(),
             parent_death_signal: if c.time_offsets.is_some() {
                 None
             } else {
@@ -512,6 +517,9 @@ impl Plan {
                 .map(|p| p.detail.clone())
                 .unwrap_or_default(),
             Step::Sysctl => self.sysctls.get(i).map(|s| s.2.clone()).unwrap_or_default(),
+            Step::JoinNamespace if i == (u32::MAX >> 1) as usize => {
+                "unshare cgroup namespace".into()
+            }
             Step::JoinNamespace => self.joins.get(i).map(|j| j.2.clone()).unwrap_or_default(),
             Step::Rlimit => self
                 .rlimits

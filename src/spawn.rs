@@ -221,7 +221,11 @@ impl Container {
             })?),
             _ => None,
         };
-        let mut clone = Clone3::new().namespaces(self.namespaces).pidfd(true);
+        let mut namespaces = self.namespaces;
+        if plan.unshare_cgroup {
+            namespaces.remove(NsKind::Cgroup.into());
+        }
+        let mut clone = Clone3::new().namespaces(namespaces).pidfd(true);
         if let Some(fd) = &cgroup_fd {
             clone = clone.into_cgroup(fd.as_fd());
         }

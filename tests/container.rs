@@ -5,10 +5,10 @@ use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 
 use palisade::{
-    CapSet, Capability, Container, ExitStatus, IdMaps, Mount, NsKind, Resources, SpawnError, Stdio,
-    Step,
+    CapSet, Capability, Container, ExitStatus, IdMaps, Mount, Network, NsKind, Resources,
+    SpawnError, Stdio, Step,
 };
-use palisade_testkit::{busybox_rootfs, require_root, unique_name};
+use palisade_testkit::{TempDir, busybox_rootfs, ifname, require_root, run, try_run, unique_name};
 
 /// Runs `script` under busybox sh in a default container; returns status and stdout.
 fn sh(c: Container) -> (ExitStatus, String) {
@@ -270,11 +270,155 @@ fn every_failure_names_its_step_and_leaves_nothing() {
             Step::IdMaps,
         ),
     ];
+    // A host interface that already has the veth's name.
+    let clash = ifname("clash");
+    run(
+        "ip",
+        &[
+            "link",
+            "add",
+            &clash,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &ifname("clashp"),
+        ],
+    );
+    struct Del(String);
+    impl Drop for Del {
+        fn drop(&mut self) {
+            let _ = try_run("ip", &["link", "del", &self.0]);
+        }
+    }
+    let _clash = Del(clash.clone());
+    let tmp = TempDir::new("badovl");
+    let (up, wk) = (tmp.path().join("up"), tmp.path().join("wk"));
+    std::fs::create_dir_all(&up).unwrap();
+    std::fs::create_dir_all(&wk).unwrap();
+    let mut cases = cases;
+    cases.push((
+        busybox("true").network(Network::veth(&clash, "eth0")),
+        Step::Network,
+    ));
+    cases.push((
+        Container::new("/bin/true").overlay_rootfs(["/nonexistent/layer"], &up, &wk),
+        Step::Overlay,
+    ));
+    cases.push((
+        busybox("true").network(Network::veth("bad/name", "eth0")),
+        Step::Validate,
+    ));
     let mut root = root;
     for (container, step) in cases {
         let (r, err): (_, SpawnError) = root.assert_no_leaks(|| container.spawn().unwrap_err());
         root = r;
         assert_eq!(err.step, step, "{err}");
         assert!(!err.to_string().is_empty());
+    }
+}
+
+#[test]
+fn veth_network_answers_ping_and_is_removed_after_exit() {
+    let Some(root) = require_root("creates links and namespaces") else {
+        return;
+    };
+    let (_root, ()) = root.assert_no_leaks(|| {
+        let host = ifname("ch");
+        let mut child = busybox("ip -o -4 addr show eth0; ip route; exec sleep 10")
+            .network(
+                Network::veth(&host, "eth0")
+                    .address("10.232.1.2/24")
+                    .host_address("10.232.1.1/24")
+                    .gateway("10.232.1.1"),
+            )
+            .stdout(Stdio::Piped)
+            .spawn()
+            .unwrap();
+        assert_eq!(child.host_interface(), Some(host.as_str()));
+        run("ping", &["-c", "1", "-W", "2", "10.232.1.2"]);
+        child.kill(libc::SIGKILL).unwrap();
+        child.wait().unwrap();
+        let mut out = String::new();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        assert!(out.contains("10.232.1.2/24"), "{out}");
+        assert!(out.contains("default via 10.232.1.1"), "{out}");
+        assert!(
+            try_run("ip", &["link", "show", &host]).is_err(),
+            "host end left behind"
+        );
+    });
+}
+
+#[test]
+fn overlay_rootfs_keeps_changes_in_the_upper_layer() {
+    let Some(root) = require_root("mounts overlayfs") else {
+        return;
+    };
+    let tmp = TempDir::new("ctrovl");
+    let (up, wk) = (tmp.path().join("upper"), tmp.path().join("work"));
+    std::fs::create_dir_all(&up).unwrap();
+    std::fs::create_dir_all(&wk).unwrap();
+    let lower = busybox_rootfs().to_owned();
+    let (_root, ()) = root.assert_no_leaks(|| {
+        let (status, out) = sh(Container::new("/bin/sh")
+            .args([
+                "-c",
+                "echo hi > /newfile && rm /etc/group && grep -c overlay /proc/self/mountinfo",
+            ])
+            .overlay_rootfs([&lower], &up, &wk));
+        assert!(status.success(), "{status} {out}");
+        assert_eq!(out.trim(), "1", "the root is not the overlay");
+    });
+    assert!(
+        lower.join("etc/group").exists(),
+        "the lower layer was modified"
+    );
+    let changes: Vec<String> = palisade::overlay::changes(&up, &[&lower])
+        .unwrap()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    assert!(changes.contains(&"A /newfile".to_owned()), "{changes:?}");
+    assert!(changes.contains(&"D /etc/group".to_owned()), "{changes:?}");
+}
+
+#[test]
+fn time_namespace_offsets_shift_the_programs_clocks() {
+    let Some(_root) = require_root("creates a time namespace") else {
+        return;
+    };
+    let host_up: f64 = std::fs::read_to_string("/proc/uptime")
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let (status, out) = sh(busybox("cut -d' ' -f1 /proc/uptime; echo $$")
+        .time_offsets(palisade::TimeOffsets::new().boottime_secs(86_400)));
+    assert!(status.success(), "{out}");
+    let mut lines = out.lines();
+    let up: f64 = lines.next().unwrap().parse().unwrap();
+    assert!(up >= host_up + 86_000.0, "uptime {up} vs host {host_up}");
+    // A time namespace implies the init: the program is pid 2.
+    assert_eq!(lines.next(), Some("2"));
+}
+
+#[test]
+fn the_cgroup_namespace_is_rooted_at_the_containers_cgroup() {
+    let Some(_root) = require_root("creates cgroups") else {
+        return;
+    };
+    let (status, out) = sh(busybox("cat /proc/self/cgroup")
+        .cgroup(&unique_name("cgns"), Resources::new().pids_max(32)));
+    assert!(status.success());
+    for line in out.lines() {
+        assert!(line.ends_with(":/"), "not rooted at its own cgroup: {line}");
     }
 }
