@@ -12,6 +12,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use palisade::{Container, Resources};
 
 #[path = "support/peers.rs"]
 mod peers;
@@ -34,6 +35,30 @@ fn container_start(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(5));
 
+    let cgroup = format!("palisade-bench-{}", std::process::id());
+    let limits = Resources::new()
+        .memory_max(peers::MEMORY_LIMIT)
+        .pids_max(peers::PIDS_LIMIT);
+    // Same isolation as the OCI bundles: mnt, uts, ipc, pid, net and cgroup
+    // namespaces, /proc, /dev, /sys, masked and read-only paths, Docker's
+    // capabilities, a cgroup with memory+pids limits (removed at exit).
+    group.bench_function("palisade_spawn", |b| {
+        b.iter(|| {
+            let mut child = Container::new("/bin/true")
+                .rootfs(rootfs)
+                .cgroup(&cgroup, limits.clone())
+                .spawn()
+                .unwrap();
+            assert!(child.wait().unwrap().success());
+        })
+    });
+    // Same, without a cgroup: the comparable of bwrap and unshare.
+    group.bench_function("palisade_spawn_no_cgroup", |b| {
+        b.iter(|| {
+            let mut child = Container::new("/bin/true").rootfs(rootfs).spawn().unwrap();
+            assert!(child.wait().unwrap().success());
+        })
+    });
     group.bench_function("fork_exec_true", |b| b.iter(peers::fork_exec_true));
     if peers::installed("unshare") {
         group.bench_function("unshare_fpnmiuC", |b| {

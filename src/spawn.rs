@@ -152,7 +152,7 @@ impl Container {
 
     fn spawn_with(&self, host: &mut HostState) -> Result<Child, SpawnError> {
         if let Some((path, resources)) = &self.cgroup {
-            let cg = Cgroup::create(path).map_err(|e| {
+            let cg = Cgroup::create_for(path, resources).map_err(|e| {
                 let errno = e.errno();
                 SpawnError::from_lib(Step::Cgroup, e, errno)
             })?;

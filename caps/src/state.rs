@@ -264,15 +264,14 @@ impl PreparedCaps {
     pub fn apply_in_child(&self) -> std::result::Result<(), (ApplyStep, Errno)> {
         let t = &self.target;
         for i in 0..=self.last_cap {
-            if !t.bounding.contains(Capability(i)) {
+            // Reading first is cheap; a drop commits new credentials (an
+            // allocation and an RCU grace in the kernel) even for a
+            // capability that is already gone.
+            if !t.bounding.contains(Capability(i)) && bounding_has(i) {
                 // SAFETY: prctl with integer arguments.
                 let r = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, i as libc::c_ulong, 0, 0, 0) };
                 if r != 0 {
-                    let e = Errno::last();
-                    // Already gone is fine (e.g. not in our bounding set).
-                    if e != Errno::EINVAL || bounding_has(i) {
-                        return Err((ApplyStep::DropBounding(i), e));
-                    }
+                    return Err((ApplyStep::DropBounding(i), Errno::last()));
                 }
             }
         }

@@ -1,6 +1,7 @@
 //! The overlay builder and its validation.
 
 use std::collections::HashSet;
+use std::ffi::CString;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -59,6 +60,11 @@ pub struct Overlay {
     pub(crate) work: Option<PathBuf>,
     pub(crate) options: Options,
     pub(crate) flags: MountFlags,
+    /// C strings of every path, made once at build time so a mount only
+    /// makes syscalls.
+    pub(crate) c_lowers: Vec<CString>,
+    pub(crate) c_data_lowers: Vec<CString>,
+    pub(crate) c_upper_work: Option<(CString, CString)>,
 }
 
 impl Overlay {
@@ -194,7 +200,16 @@ impl OverlayBuilder {
                 return Err(Error::WorkNotEmpty { path: work.clone() });
             }
         }
+        let c =
+            |p: &PathBuf| CString::new(p.as_os_str().as_encoded_bytes()).expect("checked for NUL");
         Ok(Overlay {
+            c_lowers: self.lowers.iter().map(c).collect(),
+            c_data_lowers: self.data_lowers.iter().map(c).collect(),
+            c_upper_work: self
+                .upper
+                .as_ref()
+                .zip(self.work.as_ref())
+                .map(|(u, w)| (c(u), c(w))),
             lowers: self.lowers,
             data_lowers: self.data_lowers,
             upper: self.upper,

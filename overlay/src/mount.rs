@@ -155,28 +155,31 @@ impl Overlay {
             errno,
             message: context_message(&ctx),
         };
-        let set = |key: &std::ffi::CStr, p: &Path| -> Result<()> {
-            if p.as_os_str().len() > FSCONFIG_VALUE_MAX {
+        let set = |key: &std::ffi::CStr, value: &CString| -> Result<()> {
+            if value.as_bytes().len() > FSCONFIG_VALUE_MAX {
                 return Err(Error::BadPath {
-                    path: p.to_owned(),
+                    path: PathBuf::from(value.to_string_lossy().into_owned()),
                     reason: "longer than 255 bytes, the most fsconfig takes per value",
                 });
             }
-            let value = cstring(p)?;
-            fsconfig_string(&ctx, key, &value).map_err(|e| {
+            fsconfig_string(&ctx, key, value).map_err(|e| {
                 fail(
-                    format!("fsconfig {} {}", key.to_string_lossy(), p.display()),
+                    format!(
+                        "fsconfig {} {}",
+                        key.to_string_lossy(),
+                        value.to_string_lossy()
+                    ),
                     e,
                 )
             })
         };
-        for l in &self.lowers {
+        for l in &self.c_lowers {
             set(c"lowerdir+", l)?;
         }
-        for d in &self.data_lowers {
+        for d in &self.c_data_lowers {
             set(c"datadir+", d)?;
         }
-        if let (Some(u), Some(w)) = (&self.upper, &self.work) {
+        if let Some((u, w)) = &self.c_upper_work {
             set(c"upperdir", u)?;
             set(c"workdir", w)?;
         }
@@ -258,18 +261,6 @@ impl Overlay {
         strategy: Strategy,
     ) -> Result<MountedOverlay> {
         let target = target.as_ref();
-        let meta = std::fs::metadata(target).map_err(|e| Error::BadDirectory {
-            role: "target",
-            path: target.to_owned(),
-            errno: crate::error::io_errno(&e),
-        })?;
-        if !meta.is_dir() {
-            return Err(Error::BadDirectory {
-                role: "target",
-                path: target.to_owned(),
-                errno: Errno::ENOTDIR,
-            });
-        }
         let c_target = cstring(target)?;
         let long_path = self
             .lowers
@@ -286,7 +277,7 @@ impl Overlay {
         match strategy {
             Strategy::NewApi => {
                 let mfd = self.mount_detached()?;
-                move_mount(mfd.as_fd(), target)?;
+                move_mount(mfd.as_fd(), target).map_err(|e| target_error(e, target))?;
             }
             Strategy::Legacy => {
                 let data = self.legacy_options();
@@ -318,17 +309,31 @@ impl Overlay {
                     )
                 };
                 if r != 0 {
-                    return Err(Error::Mount {
+                    let err = Error::Mount {
                         op: format!("mount overlay on {}", target.display()),
                         errno: Errno::last(),
                         message: String::new(),
-                    });
+                    };
+                    return Err(target_error(err, target));
                 }
             }
         }
         Ok(MountedOverlay {
             target: Some(target.to_owned()),
         })
+    }
+}
+
+/// A missing or non-directory mount point is a `BadDirectory` of role
+/// `target` (the kernel checks it; no extra stat before the mount).
+fn target_error(e: Error, target: &Path) -> Error {
+    match e.errno() {
+        Some(errno @ (Errno::ENOENT | Errno::ENOTDIR)) => Error::BadDirectory {
+            role: "target",
+            path: target.to_owned(),
+            errno,
+        },
+        _ => e,
     }
 }
 
