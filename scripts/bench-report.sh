@@ -18,7 +18,7 @@ if [[ "${1:-}" != --report-only ]]; then
   PALISADE_BENCH=1 ./scripts/setup.sh
   rm -rf "$criterion_dir" # the report shows this run only
   start=$(date +%s)
-  cargo bench --workspace -- "$@" 2>&1 | tee "$target/bench.log"
+  cargo bench -- "$@" 2>&1 | tee "$target/bench.log"
   echo "bench-report: all benchmarks took $(($(date +%s) - start)) s" | tee -a "$target/bench.log"
 fi
 
@@ -45,11 +45,13 @@ reference_of() { # group function -> reference function or ""
     return 0
   fi
   if [[ $fn =~ (^|[/_])(raw|libc)([/_]|$) ]]; then return 0; fi
-  twin=${fn//palisade/raw}
-  if [[ $twin != "$fn" ]] && grep -qP "^\Q$group\E\t\Q$twin\E\t" <<<"$rows"; then
-    echo "$twin"
-    return
-  fi
+  for peer in raw ip; do
+    twin=${fn//palisade/$peer}
+    if [[ $twin != "$fn" ]] && grep -qP "^\Q$group\E\t\Q$twin\E\t" <<<"$rows"; then
+      echo "$twin"
+      return
+    fi
+  done
   local raws
   raws=$(awk -F'\t' -v g="$group" '$1 == g && $2 ~ /(^|[\/_])(raw|libc)([\/_]|$)/ { print $2 }' <<<"$rows")
   if [[ -n $raws && $(wc -l <<<"$raws") -eq 1 ]]; then echo "$raws"; fi
