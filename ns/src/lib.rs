@@ -33,6 +33,7 @@ mod clone;
 mod error;
 mod idmap;
 mod kind;
+mod list;
 mod namespace;
 mod persist;
 mod pidfd;
@@ -46,6 +47,7 @@ pub use idmap::{
     IdMap, IdMaps, MAX_ID_MAP_LINES, SetGroups, write_id_maps, write_id_maps_with_helpers,
 };
 pub use kind::{NsKind, NsKinds};
+pub use list::{NsEntry, list_namespaces};
 pub use namespace::{Namespace, NsId};
 pub use persist::{NETNS_RUN_DIR, persist, persist_netns, unpersist};
 pub use pidfd::{ExitStatus, PidFd};
