@@ -32,6 +32,7 @@
 //! ```
 
 mod child;
+mod cleanup;
 mod config;
 mod error;
 mod net;
@@ -39,6 +40,7 @@ mod plan;
 mod rootfs;
 mod spawn;
 
+pub use cleanup::{CleanupReport, cleanup_stale};
 pub use config::{
     Container, DOCKER_MASKED_PATHS, DOCKER_READONLY_PATHS, Mount, Network, Rlimit, Rootfs, Stdio,
     Veth,

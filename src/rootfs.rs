@@ -69,7 +69,11 @@ impl MountedRootfs {
             Some(m) => m.unmount(),
             None => Ok(()),
         };
-        // A failed unmount falls back to the guard's lazy unmount on drop.
+        if result.is_err() {
+            // Busy (a concurrent spawn's half-made mount namespace still
+            // shares it): detach it lazily; the kernel frees it when unused.
+            let _ = nix::mount::umount2(&self.path, nix::mount::MntFlags::MNT_DETACH);
+        }
         let _ = std::fs::remove_dir(&self.path);
         result
     }

@@ -498,7 +498,10 @@ impl Cgroup {
     /// directories bottom-up in every hierarchy (children first), plus the
     /// parents this handle created. Retries EBUSY a bounded number of times.
     pub fn delete(self) -> Result<()> {
-        if self.dirs.iter().any(|d| d.dir.exists()) && self.populated()? {
+        if !self.dirs.iter().any(|d| d.dir.exists()) {
+            return self.remove_created();
+        }
+        if self.populated()? {
             self.kill()?;
             let dirs = self.dirs.clone();
             wait_until(&self.dirs[0].dir, "emptying", || {
@@ -509,9 +512,9 @@ impl Cgroup {
                 }
                 Ok(true)
             })?;
-            for d in &self.dirs {
-                rmdir_tree(&d.dir)?;
-            }
+        }
+        for d in &self.dirs {
+            rmdir_tree(&d.dir)?;
         }
         self.remove_created()
     }

@@ -329,3 +329,21 @@ fn dirfd_is_the_cgroup2_directory() {
         "dirfd is not close-on-exec"
     );
 }
+
+#[test]
+fn delete_of_an_opened_empty_cgroup_removes_it() {
+    let Some(root) = require_root("creates cgroups") else {
+        return;
+    };
+    let (_root, ()) = root.assert_no_leaks(|| {
+        let name = unique_name("opened");
+        let created = Cgroup::create(&name).unwrap();
+        let dirs: Vec<_> = created.dirs_iter().map(Path::to_owned).collect();
+        drop(created); // forget it: only an opened handle remains
+        Cgroup::open(&name).unwrap().delete().unwrap();
+        assert!(
+            dirs.iter().all(|d| !d.exists()),
+            "opened cgroup not removed"
+        );
+    });
+}
