@@ -21,6 +21,14 @@ packages=(busybox-static iproute2 util-linux libcap2-bin uidmap iputils-ping pro
 if [[ "${PALISADE_BENCH:-0}" == 1 ]]; then
   packages+=(crun runc bubblewrap hyperfine strace jq)
 fi
+if [[ "${PALISADE_VM:-0}" == 1 ]]; then
+  # QEMU for the cgroup-v2 guest lane (TCG where no usable KVM), cpio for
+  # its initramfs. Debian 12's qemu-system-x86 (7.2) replaces a newer
+  # backports qemu-utils if one is installed; the lane needs neither
+  # qemu-img nor qemu-nbd. The guest kernel package is only downloaded and
+  # extracted into target/vm by scripts/vm/build.sh, never installed.
+  packages+=(qemu-system-x86 cpio)
+fi
 if [[ -n "${PALISADE_EXTRA_PACKAGES:-}" ]]; then
   read -r -a extra <<<"$PALISADE_EXTRA_PACKAGES"
   packages+=("${extra[@]}")

@@ -364,7 +364,17 @@ fn overlay_rootfs_keeps_changes_in_the_upper_layer() {
     let (up, wk) = (tmp.path().join("upper"), tmp.path().join("work"));
     std::fs::create_dir_all(&up).unwrap();
     std::fs::create_dir_all(&wk).unwrap();
-    let lower = busybox_rootfs().to_owned();
+    // The image layer is a copy on the test's own filesystem: OverlayFS
+    // refuses some lower filesystems (9p in the VM lane).
+    let lower = tmp.path().join("lower");
+    run(
+        "cp",
+        &[
+            "-a",
+            busybox_rootfs().to_str().unwrap(),
+            lower.to_str().unwrap(),
+        ],
+    );
     let (_root, ()) = root.assert_no_leaks(|| {
         let (status, out) = sh(Container::new("/bin/sh")
             .args([

@@ -378,13 +378,16 @@ impl Cgroup {
         let mut s = Stats::default();
         if let Ok(dir) = self.dir_of(Controller::Memory) {
             let v2 = Some(dir) == self.v2_dir();
+            // On cgroup2 the files exist only once a parent enabled the
+            // controller for us (apply does); absent files are `None`.
             if v2 {
                 s.memory_current = read_u64(&dir.join("memory.current"))?;
                 s.memory_peak = read_u64(&dir.join("memory.peak"))?;
-                s.oom_kills = Some(self.memory_events()?.oom_kill);
             } else {
                 s.memory_current = read_u64(&dir.join("memory.usage_in_bytes"))?;
                 s.memory_peak = read_u64(&dir.join("memory.max_usage_in_bytes"))?;
+            }
+            if s.memory_current.is_some() {
                 s.oom_kills = Some(self.memory_events()?.oom_kill);
             }
         }

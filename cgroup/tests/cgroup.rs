@@ -168,6 +168,9 @@ fn add_process_moves_it_in_every_hierarchy() {
         }
         assert!(p.ends_with(path), "{line} not in {path}");
     }
+    // Limits enable the controllers on cgroup2; stats then read them.
+    cg.apply(&Resources::new().pids_max(100).memory_max(1 << 30))
+        .unwrap();
     let stats = cg.stats().unwrap();
     assert_eq!(stats.pids_current, Some(1));
     assert!(stats.memory_current.is_some());
@@ -227,7 +230,9 @@ fn freeze_stops_cpu_and_thaw_resumes() {
     };
     let cg = Guard::new("freeze");
     let mut child = spawn_in(&cg, "while :; do :; done");
-    std::thread::sleep(std::time::Duration::from_millis(100));
+    while cg.procs().unwrap().is_empty() {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     cg.freeze().unwrap();
     let a = cpu_ticks(child.id());
     std::thread::sleep(std::time::Duration::from_millis(300));
@@ -251,7 +256,15 @@ fn delete_kills_and_removes_nested_groups_everywhere() {
         let nested = Cgroup::create(&format!("{name}/inner")).unwrap();
         let mut a = spawn_in(&cg, "sleep 100");
         let mut b = spawn_in(&nested, "sleep 100");
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        // The shells move themselves; wait until both are in (slow guests).
+        let start = std::time::Instant::now();
+        while cg.procs().unwrap().is_empty() || nested.procs().unwrap().is_empty() {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(20),
+                "shells never moved in"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         let dirs: Vec<_> = cg.dirs_iter().map(Path::to_owned).collect();
         cg.delete().unwrap();
         assert!(a.wait().unwrap().signal().is_some());
@@ -346,4 +359,87 @@ fn delete_of_an_opened_empty_cgroup_removes_it() {
             "opened cgroup not removed"
         );
     });
+}
+
+#[test]
+fn cpuset_and_pressure() {
+    let Some(_root) = require_root("creates cgroups") else {
+        return;
+    };
+    let cg = Guard::new("cpuset");
+    cg.apply(&Resources::new().cpuset_cpus("0").cpuset_mems("0"))
+        .unwrap();
+    let file = |name: &str| file_of(&cg, Controller::Cpuset, name, name);
+    assert_eq!(read(file("cpuset.cpus")), "0");
+    assert_eq!(read(file("cpuset.mems")), "0");
+    if cg.v2_dir().is_some_and(|d| d.join("cpu.pressure").exists()) {
+        let p = cg.pressure(palisade_cgroup::PressureKind::Cpu).unwrap();
+        assert!(p.some.avg10 >= 0.0);
+        let text = read(cg.v2_dir().unwrap().join("cpu.pressure"));
+        assert!(
+            text.contains(&format!("total={}", p.some.total_usec)),
+            "{text}"
+        );
+    } else {
+        palisade_testkit::skip_absent("PSI", "no cpu.pressure in the cgroup2 tree");
+    }
+}
+
+/// A throttle on a loop device, read back from io.max (v2) or
+/// blkio.throttle.read_bps_device (v1).
+#[test]
+fn io_limits_on_a_loop_device() {
+    let Some(_root) = require_root("attaches a loop device") else {
+        return;
+    };
+    let tmp = palisade_testkit::TempDir::new("loop");
+    let img = tmp.path().join("disk.img");
+    std::fs::File::create(&img)
+        .unwrap()
+        .set_len(16 << 20)
+        .unwrap();
+    let dev = palisade_testkit::run("losetup", &["-f", "--show", img.to_str().unwrap()]);
+    let dev = dev.trim().to_owned();
+    struct Detach(String);
+    impl Drop for Detach {
+        fn drop(&mut self) {
+            let _ = palisade_testkit::try_run("losetup", &["-d", &self.0]);
+        }
+    }
+    let _detach = Detach(dev.clone());
+    use std::os::unix::fs::FileTypeExt;
+    let meta = std::fs::metadata(&dev).unwrap();
+    assert!(meta.file_type().is_block_device());
+    let rdev = meta.rdev();
+    let (major, minor) = (libc::major(rdev), libc::minor(rdev));
+    let cg = Guard::new("io");
+    cg.apply(&Resources::new().io_limit(palisade_cgroup::IoLimit {
+        major,
+        minor,
+        read_bps: Some(1 << 20),
+        write_iops: Some(100),
+        ..Default::default()
+    }))
+    .unwrap();
+    match cg.hierarchy().placement(Controller::Io).unwrap() {
+        Placement::V2(_) => {
+            let text = read(cg.v2_dir().unwrap().join("io.max"));
+            assert!(
+                text.contains(&format!("{major}:{minor} rbps=1048576")),
+                "{text}"
+            );
+            assert!(text.contains("wiops=100"), "{text}");
+        }
+        Placement::V1(_) => {
+            let d = cg.v1_dir(Controller::Io).unwrap();
+            assert_eq!(
+                read(d.join("blkio.throttle.read_bps_device")),
+                format!("{major}:{minor} 1048576")
+            );
+            assert_eq!(
+                read(d.join("blkio.throttle.write_iops_device")),
+                format!("{major}:{minor} 100")
+            );
+        }
+    }
 }

@@ -278,3 +278,37 @@ mod tests {
         assert_eq!(ext_ack_message(&[0u8; 20]), None);
     }
 }
+
+#[cfg(test)]
+mod fuzz_regressions {
+    use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NetlinkPayload};
+    use netlink_packet_route::RouteNetlinkMessage;
+    use netlink_packet_route::link::{LinkAttribute, LinkMessage};
+
+    /// Found by the netlink_messages fuzz target: netlink-packet-core's
+    /// serialize trusts header.length, so a message must be finalized
+    /// before it is emitted — as `Netlink::send` does. A decoded message
+    /// with a stale length must round-trip once finalized.
+    #[test]
+    fn stale_header_length_round_trips_after_finalize() {
+        let crash = [
+            17u8, 0, 0, 0, 1, 0, 0, 0, 37, 0, 1, 0, 0, 0, 1, 16, 1, 1, 0, 14, 59,
+        ];
+        if let Ok(mut msg) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&crash) {
+            msg.finalize();
+            let mut out = vec![0u8; msg.buffer_len()];
+            msg.serialize(&mut out);
+        }
+        let mut link = LinkMessage::default();
+        link.attributes.push(LinkAttribute::IfName("eth0".into()));
+        let mut msg = NetlinkMessage::new(
+            NetlinkHeader::default(),
+            NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(link)),
+        );
+        msg.finalize();
+        let mut out = vec![0u8; msg.buffer_len()];
+        msg.serialize(&mut out);
+        let back = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&out).unwrap();
+        assert_eq!(back.payload, msg.payload);
+    }
+}

@@ -301,3 +301,59 @@ fn kinds_the_kernel_lacks_are_typed_and_present_ones_work() {
         }
     }
 }
+
+/// Two network namespaces talk over ipvlan slaves of one parent (L2).
+/// Runs where the kernel has ipvlan (the v2 guest lane); elsewhere a
+/// printed skip after probing.
+#[test]
+fn ipvlan_connects_two_namespaces() {
+    let Some(_root) = require_root("creates links and namespaces") else {
+        return;
+    };
+    let (pa, pb) = (ifname("ipa"), ifname("ipb"));
+    let _g = DelLink(pa.clone());
+    let mut nl = Netlink::new().unwrap();
+    nl.add_link(&Veth::new(&pa, &pb).into()).unwrap();
+    nl.set_up(&pa).unwrap();
+    let (ns1, ns2) = (NetNs::new(), NetNs::new());
+    let mut slaves = Vec::new();
+    for (i, ns) in [&ns1, &ns2].into_iter().enumerate() {
+        let name = ifname(&format!("iv{i}"));
+        let spec = LinkSpec::Ipvlan {
+            name: name.clone(),
+            parent: pa.clone(),
+            mode: IpvlanMode::L2,
+            flag: IpvlanFlag::Bridge,
+        };
+        match nl.add_link(&spec) {
+            Ok(()) => {}
+            Err(Error::Unsupported { message, .. }) => {
+                skip_absent("ipvlan", &format!("kernel says: {message:?}"));
+                return;
+            }
+            Err(e) => panic!("{e}"),
+        }
+        nl.move_to_netns(&name, ns.file.as_fd()).unwrap();
+        let mut inside = Netlink::in_namespace(&ns.file).unwrap();
+        inside.loopback_up().unwrap();
+        inside
+            .add_address_with(
+                &name,
+                format!("10.236.0.{}/24", i + 1).parse().unwrap(),
+                true,
+            )
+            .unwrap();
+        inside.set_up(&name).unwrap();
+        slaves.push(name);
+    }
+    let kind = ns1.ip_json(&["-d", "link", "show", &slaves[0]]);
+    assert_eq!(kind[0]["linkinfo"]["info_kind"], "ipvlan");
+    run(
+        "nsenter",
+        &[&ns1.arg(), "ping", "-c", "1", "-W", "3", "10.236.0.2"],
+    );
+    run(
+        "nsenter",
+        &[&ns2.arg(), "ping", "-c", "1", "-W", "3", "10.236.0.1"],
+    );
+}

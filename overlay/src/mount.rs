@@ -34,19 +34,46 @@ pub enum Strategy {
     Legacy,
 }
 
-/// The strategy this kernel supports, probed once: `fsopen("overlay")` and
-/// a `lowerdir+` of `/` on a context that is then discarded.
+/// The strategy this kernel supports, probed once by building (not
+/// mounting) a two-layer overlay of empty temporary directories with
+/// `lowerdir+`. Before Linux 6.5 overlay takes any `fsconfig` key and only
+/// fails at create time, so a key-only probe would lie.
 pub fn strategy() -> Strategy {
     static PROBE: OnceLock<Strategy> = OnceLock::new();
     *PROBE.get_or_init(|| {
-        let Ok(ctx) = fsopen() else {
-            return Strategy::Legacy;
-        };
-        match fsconfig_string(&ctx, c"lowerdir+", c"/") {
-            Ok(()) => Strategy::NewApi,
-            Err(_) => Strategy::Legacy,
+        if probe_new_api() {
+            Strategy::NewApi
+        } else {
+            Strategy::Legacy
         }
     })
+}
+
+fn probe_new_api() -> bool {
+    let base = std::env::temp_dir().join(format!("palisade-ovl-probe-{}", std::process::id()));
+    let layers = [base.join("a"), base.join("b")];
+    let made = layers.iter().all(|l| std::fs::create_dir_all(l).is_ok());
+    let ok = made
+        && fsopen().is_ok_and(|ctx| {
+            layers.iter().all(|l| {
+                CString::new(l.as_os_str().as_encoded_bytes())
+                    .is_ok_and(|c| fsconfig_string(&ctx, c"lowerdir+", &c).is_ok())
+            }) && {
+                // SAFETY: create the superblock; dropped with the context.
+                unsafe {
+                    libc::syscall(
+                        libc::SYS_fsconfig,
+                        ctx.as_raw_fd(),
+                        FSCONFIG_CMD_CREATE,
+                        std::ptr::null::<libc::c_char>(),
+                        std::ptr::null::<libc::c_char>(),
+                        0,
+                    ) == 0
+                }
+            }
+        });
+    let _ = std::fs::remove_dir_all(&base);
+    ok
 }
 
 fn fsopen() -> std::result::Result<OwnedFd, Errno> {
