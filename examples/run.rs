@@ -89,6 +89,7 @@ fn main() -> ExitCode {
                 }
                 "--userns" => userns = true,
                 "--init" => init = true,
+                "-h" | "--help" => return Err("help".into()),
                 "--" => {
                     command.extend(argv[i.get()..].iter().cloned());
                     i.set(argv.len());
@@ -98,6 +99,10 @@ fn main() -> ExitCode {
             Ok(())
         })();
         if let Err(e) = result {
+            if e == "help" {
+                usage("start a command in a container");
+                return ExitCode::SUCCESS;
+            }
             return usage(&e);
         }
     }

@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
+mkdir -p target
 
 # Warnings fail through clippy's -D warnings, not RUSTFLAGS: setting RUSTFLAGS
 # would replace .cargo/config.toml's rustflags and rebuild everything.
@@ -28,3 +29,8 @@ echo "== cargo package"
 # Every publishable crate packages (metadata, readme, file list) together,
 # the facade resolving its siblings from the local packages.
 cargo package --workspace --exclude palisade-testkit --no-verify --allow-dirty --quiet
+echo "== host lane: test counts"
+grep -E '^test result:' target/test.log | awk '{p+=$4; f+=$6; i+=$8} END {print "host lane: " p " passed, " f " failed, " i " ignored"}'
+echo "== guest lane (pure cgroup v2, ipvlan)"
+./scripts/test-vm.sh
+grep -E '^test result:' target/test-vm.log | awk '{p+=$4; f+=$6; i+=$8} END {print "guest lane: " p " passed, " f " failed, " i " ignored"}'

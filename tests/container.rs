@@ -168,11 +168,18 @@ fn init_reaps_zombies_and_forwards_sigterm() {
         return;
     };
     // The program leaves an orphan behind and waits for SIGTERM.
-    let mut child = busybox("(sleep 0 &) ; trap 'exit 42' TERM; while :; do sleep 0.05; done")
-        .init(true)
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut child =
+        busybox("(sleep 0 &) ; trap 'exit 42' TERM; echo ready; while :; do sleep 0.05; done")
+            .init(true)
+            .stdout(Stdio::Piped)
+            .spawn()
+            .unwrap();
+    // Signal only once the trap is set (slow guests take a while).
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    assert_eq!(line.trim(), "ready");
+    std::thread::sleep(std::time::Duration::from_millis(100));
     let pid_ns = child.namespace(NsKind::Pid).unwrap();
     let zombies = count_zombies_in(&pid_ns);
     assert_eq!(zombies, 0, "init left zombies");
@@ -325,7 +332,7 @@ fn veth_network_answers_ping_and_is_removed_after_exit() {
     };
     let (_root, ()) = root.assert_no_leaks(|| {
         let host = ifname("ch");
-        let mut child = busybox("ip -o -4 addr show eth0; ip route; exec sleep 10")
+        let mut child = busybox("ip -o -4 addr show eth0; ip route; echo ready; exec sleep 10")
             .network(
                 Network::veth(&host, "eth0")
                     .address("10.232.1.2/24")
@@ -336,16 +343,19 @@ fn veth_network_answers_ping_and_is_removed_after_exit() {
             .spawn()
             .unwrap();
         assert_eq!(child.host_interface(), Some(host.as_str()));
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut out = String::new();
+        while !out.contains("ready") {
+            let mut line = String::new();
+            assert!(
+                std::io::BufRead::read_line(&mut stdout, &mut line).unwrap() > 0,
+                "{out}"
+            );
+            out.push_str(&line);
+        }
         run("ping", &["-c", "1", "-W", "2", "10.232.1.2"]);
         child.kill(libc::SIGKILL).unwrap();
         child.wait().unwrap();
-        let mut out = String::new();
-        child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut out)
-            .unwrap();
         assert!(out.contains("10.232.1.2/24"), "{out}");
         assert!(out.contains("default via 10.232.1.1"), "{out}");
         assert!(

@@ -181,11 +181,16 @@ fn parent_death_kills_the_container_and_cleanup_stale_removes_the_rest() {
             );
             std::thread::sleep(Duration::from_millis(10));
         }
-        let cg_left = Path::new("/sys/fs/cgroup")
-            .read_dir()
-            .unwrap()
-            .flatten()
-            .any(|h| h.path().join(format!("{prefix}-box")).exists());
+        let h = palisade::cgroup::Hierarchy::detect().unwrap();
+        let roots: Vec<std::path::PathBuf> = h
+            .unified()
+            .map(Path::to_owned)
+            .into_iter()
+            .chain(h.v1_mounts().iter().map(|(_, p)| p.clone()))
+            .collect();
+        let cg_left = roots
+            .iter()
+            .any(|r| r.join(format!("{prefix}-box")).exists());
         assert!(
             cg_left,
             "expected the killed spawner's cgroup to be left behind"

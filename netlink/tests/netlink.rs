@@ -314,7 +314,9 @@ fn ipvlan_connects_two_namespaces() {
     let _g = DelLink(pa.clone());
     let mut nl = Netlink::new().unwrap();
     nl.add_link(&Veth::new(&pa, &pb).into()).unwrap();
+    // Both ends up: a veth parent without carrier takes its slaves down.
     nl.set_up(&pa).unwrap();
+    nl.set_up(&pb).unwrap();
     let (ns1, ns2) = (NetNs::new(), NetNs::new());
     let mut slaves = Vec::new();
     for (i, ns) in [&ns1, &ns2].into_iter().enumerate() {
