@@ -34,20 +34,80 @@ fn read_state(c: &mut Criterion) {
     g.finish();
 }
 
-/// Time `iters` applies inside one forked child: each apply goes from the
-/// child's full set to Docker's default set E/P/I (bounding only drops once,
-/// so the steady state is one capset + ambient clear).
-fn in_child(iters: u64, f: fn()) -> Duration {
+/// Time `iters` applies inside one forked child, each after an untimed
+/// apply of the other contender, so every timed apply starts from the same
+/// state (the bounding drops happen once, in the first warm-up apply).
+fn in_child(iters: u64, timed: fn(), other: fn()) -> Duration {
     Duration::from_nanos(
         fork_run(move || {
-            let start = Instant::now();
+            let mut total = Duration::ZERO;
             for _ in 0..iters {
-                f();
+                other();
+                let start = Instant::now();
+                timed();
+                total += start.elapsed();
             }
-            start.elapsed().as_nanos() as u64
+            total.as_nanos() as u64
         })
         .unwrap(),
     )
+}
+
+fn palisade_apply() {
+    thread_local! {
+        static P: PreparedCaps = PreparedCaps::new(CapState::container(CapSet::docker_default())).unwrap();
+    }
+    P.with(|p| p.apply_in_child().unwrap());
+}
+
+fn raw_apply() {
+    let last = 40u64;
+    let want = CapSet::docker_default().mask();
+    // SAFETY: prctl/capset with plain arguments.
+    unsafe {
+        for i in 0..=last {
+            if want & (1 << i) == 0 && libc::prctl(libc::PR_CAPBSET_READ, i, 0, 0, 0) == 1 {
+                libc::prctl(libc::PR_CAPBSET_DROP, i, 0, 0, 0);
+            }
+        }
+        let mut hdr = [0x2008_0522u32, 0];
+        let data = [
+            want as u32,
+            want as u32,
+            0,
+            (want >> 32) as u32,
+            (want >> 32) as u32,
+            0,
+        ];
+        assert_eq!(
+            libc::syscall(libc::SYS_capset, hdr.as_mut_ptr(), data.as_ptr()),
+            0
+        );
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        );
+    }
+}
+
+fn caps_crate_apply() {
+    use caps::CapSet as S;
+    let want: std::collections::HashSet<caps::Capability> = CapSet::docker_default()
+        .iter()
+        .map(|c| caps::Capability::try_from(c).unwrap())
+        .collect();
+    for c in caps::all() {
+        if !want.contains(&c) {
+            let _ = caps::drop(None, S::Bounding, c);
+        }
+    }
+    caps::set(None, S::Effective, &want).unwrap();
+    caps::set(None, S::Permitted, &want).unwrap();
+    caps::clear(None, S::Inheritable).unwrap();
+    caps::clear(None, S::Ambient).unwrap();
 }
 
 fn apply(c: &mut Criterion) {
@@ -56,74 +116,15 @@ fn apply(c: &mut Criterion) {
         return;
     }
     let mut g = c.benchmark_group("caps_apply");
-    g.sample_size(20);
+    g.sample_size(40);
     g.bench_function("palisade/apply_docker_default", |b| {
-        b.iter_custom(|iters| {
-            in_child(iters, || {
-                thread_local! {
-                    static P: PreparedCaps = PreparedCaps::new(CapState::container(CapSet::docker_default())).unwrap();
-                }
-                P.with(|p| p.apply_in_child().unwrap());
-            })
-        })
+        b.iter_custom(|iters| in_child(iters, palisade_apply, raw_apply))
     });
     g.bench_function("raw/apply_docker_default", |b| {
-        b.iter_custom(|iters| {
-            in_child(iters, || {
-                let last = 40u64;
-                let want = CapSet::docker_default().mask();
-                // SAFETY: prctl/capset with plain arguments.
-                unsafe {
-                    for i in 0..=last {
-                        if want & (1 << i) == 0
-                            && libc::prctl(libc::PR_CAPBSET_READ, i, 0, 0, 0) == 1
-                        {
-                            libc::prctl(libc::PR_CAPBSET_DROP, i, 0, 0, 0);
-                        }
-                    }
-                    let mut hdr = [0x2008_0522u32, 0];
-                    let data = [
-                        want as u32,
-                        want as u32,
-                        0,
-                        (want >> 32) as u32,
-                        (want >> 32) as u32,
-                        0,
-                    ];
-                    assert_eq!(
-                        libc::syscall(libc::SYS_capset, hdr.as_mut_ptr(), data.as_ptr()),
-                        0
-                    );
-                    libc::prctl(
-                        libc::PR_CAP_AMBIENT,
-                        libc::PR_CAP_AMBIENT_CLEAR_ALL,
-                        0,
-                        0,
-                        0,
-                    );
-                }
-            })
-        })
+        b.iter_custom(|iters| in_child(iters, raw_apply, palisade_apply))
     });
     g.bench_function("caps_crate/apply_docker_default", |b| {
-        b.iter_custom(|iters| {
-            in_child(iters, || {
-                use caps::CapSet as S;
-                let want: std::collections::HashSet<caps::Capability> = CapSet::docker_default()
-                    .iter()
-                    .map(|c| caps::Capability::try_from(c).unwrap())
-                    .collect();
-                for c in caps::all() {
-                    if !want.contains(&c) {
-                        let _ = caps::drop(None, S::Bounding, c);
-                    }
-                }
-                caps::set(None, S::Effective, &want).unwrap();
-                caps::set(None, S::Permitted, &want).unwrap();
-                caps::clear(None, S::Inheritable).unwrap();
-                caps::clear(None, S::Ambient).unwrap();
-            })
-        })
+        b.iter_custom(|iters| in_child(iters, caps_crate_apply, raw_apply))
     });
     g.finish();
 }

@@ -186,3 +186,46 @@ fn file_caps_agree_with_getcap_and_setcap() {
     FileCaps::remove(&file).unwrap();
     assert!(FileCaps::read("/no/such/file").is_err());
 }
+
+/// An unprivileged user binds port 80 only with CAP_NET_BIND_SERVICE (in
+/// its own network namespace, so nothing on the host is touched).
+#[test]
+fn net_bind_service_decides_whether_uid_1000_binds_port_80() {
+    let Some(_root) = require_root("switches uid in a child") else {
+        return;
+    };
+    let bind80 = |with_cap: bool| {
+        fork_run(move || {
+            // SAFETY: unshare in the single-threaded forked child.
+            assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+            let set: CapSet = if with_cap {
+                Capability::NET_BIND_SERVICE.into()
+            } else {
+                CapSet::EMPTY
+            };
+            let target = CapState {
+                effective: set,
+                permitted: set,
+                inheritable: set,
+                bounding: set,
+                ambient: set,
+            };
+            PreparedCaps::new(target)
+                .unwrap()
+                .with_ids(IdSwitch {
+                    uid: 1000,
+                    gid: 1000,
+                    groups: vec![],
+                })
+                .apply()
+                .unwrap();
+            std::net::TcpListener::bind("0.0.0.0:80")
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+        .unwrap()
+    };
+    assert_eq!(bind80(true), Ok(()));
+    let denied = bind80(false).unwrap_err();
+    assert!(denied.contains("Permission denied"), "{denied}");
+}

@@ -443,3 +443,71 @@ fn io_limits_on_a_loop_device() {
         }
     }
 }
+
+#[test]
+fn cpu_quota_caps_a_busy_loop_and_cpuset_pins_it() {
+    let Some(_root) = require_root("runs a busy loop under a cpu quota") else {
+        return;
+    };
+    let cg = Guard::new("quota");
+    cg.apply(
+        &Resources::new()
+            .cpu_max(20_000, 100_000)
+            .cpuset_cpus("0")
+            .cpuset_mems("0"),
+    )
+    .unwrap();
+    let mut child = spawn_in(&cg, "while :; do :; done");
+    while cg.procs().unwrap().is_empty() {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let status = read(format!("/proc/{}/status", child.id()));
+    let allowed = status
+        .lines()
+        .find(|l| l.starts_with("Cpus_allowed_list:"))
+        .unwrap();
+    assert!(allowed.ends_with("\t0"), "{allowed}");
+    let ticks = |pid| cpu_ticks(pid);
+    let a = ticks(child.id());
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let used = ticks(child.id()) - a; // clock ticks (USER_HZ, 100/s)
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    assert!(
+        used * 100 <= hz * 30,
+        "busy loop used {used} ticks of {hz} in 1 s (> 30 %)"
+    );
+    cg.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// Device rules exist on v1 only; on a cgroup2 placement they are a typed
+/// Unsupported error (v2 needs eBPF).
+#[test]
+fn devices_deny_blocks_dev_null_on_v1() {
+    let Some(_root) = require_root("denies a device") else {
+        return;
+    };
+    let cg = Guard::new("devices");
+    let deny = Resources::new().device(palisade_cgroup::DeviceRule {
+        allow: false,
+        kind: 'c',
+        major: Some(1),
+        minor: Some(3),
+        access: "rw".into(),
+    });
+    match cg.hierarchy().placement(Controller::Devices) {
+        Ok(Placement::V1(_)) => {
+            cg.apply(&deny).unwrap();
+            let child = spawn_in(&cg, "cat /dev/null && echo opened");
+            let out = child.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "opened /dev/null: {stderr}");
+            assert!(stderr.contains("Operation not permitted"), "{stderr}");
+        }
+        _ => {
+            let err = cg.apply(&deny).unwrap_err();
+            assert!(matches!(err, Error::Unsupported { .. }), "{err}");
+        }
+    }
+}

@@ -72,14 +72,19 @@ fn setns(c: &mut Criterion) {
     g.finish();
 }
 
-/// Time `iters` calls of `f` inside one forked, single-threaded child.
-fn in_child(iters: u64, f: fn()) -> Duration {
+/// Time `iters` calls of `timed` inside one forked, single-threaded child,
+/// each after an untimed call of `other` (the other contender), so both
+/// see the same namespace-teardown backlog.
+fn in_child(iters: u64, timed: fn(), other: fn()) -> Duration {
     let nanos: u64 = fork_run(move || {
-        let start = Instant::now();
+        let mut total = Duration::ZERO;
         for _ in 0..iters {
-            f();
+            other();
+            let start = Instant::now();
+            timed();
+            total += start.elapsed();
         }
-        start.elapsed().as_nanos() as u64
+        total.as_nanos() as u64
     })
     .expect("child failed");
     Duration::from_nanos(nanos)
@@ -89,21 +94,23 @@ fn in_child(iters: u64, f: fn()) -> Duration {
 /// fresh namespace).
 fn unshare_kinds(c: &mut Criterion) {
     let mut g = c.benchmark_group("ns_unshare");
-    g.sample_size(20);
+    g.sample_size(40);
     macro_rules! pair {
-        ($name:literal, $kinds:expr, $flag:expr) => {
+        ($name:literal, $kinds:expr, $flag:expr) => {{
+            fn ours() {
+                unshare(black_box($kinds)).unwrap()
+            }
+            fn raw() {
+                // SAFETY: unshare with a flag mask.
+                assert_eq!(unsafe { libc::unshare(black_box($flag)) }, 0)
+            }
             g.bench_function(concat!("palisade/", $name), |b| {
-                b.iter_custom(|iters| in_child(iters, || unshare(black_box($kinds)).unwrap()))
+                b.iter_custom(|iters| in_child(iters, ours, raw))
             });
             g.bench_function(concat!("raw/", $name), |b| {
-                b.iter_custom(|iters| {
-                    in_child(iters, || {
-                        // SAFETY: unshare with a flag mask.
-                        assert_eq!(unsafe { libc::unshare(black_box($flag)) }, 0)
-                    })
-                })
+                b.iter_custom(|iters| in_child(iters, raw, ours))
             });
-        };
+        }};
     }
     pair!("uts", NsKinds::UTS, libc::CLONE_NEWUTS);
     pair!("ipc", NsKinds::IPC, libc::CLONE_NEWIPC);
@@ -171,7 +178,7 @@ fn raw_clone3_wait(kinds: NsKinds) {
 fn clone3(c: &mut Criterion) {
     let kinds = NsKinds::UTS | NsKinds::IPC | NsKinds::PID | NsKinds::CGROUP | NsKinds::MNT;
     let mut g = c.benchmark_group("ns_clone3");
-    g.sample_size(30);
+    g.sample_size(60);
     let interleaved = |timed: fn(NsKinds), other: fn(NsKinds)| {
         move |iters: u64| {
             let mut total = Duration::ZERO;
