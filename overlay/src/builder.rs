@@ -47,6 +47,7 @@ pub struct OverlayBuilder {
     data_lowers: Vec<PathBuf>,
     upper: Option<PathBuf>,
     work: Option<PathBuf>,
+    tmpfs_upper: Option<u64>,
     options: Options,
     flags: MountFlags,
 }
@@ -58,6 +59,8 @@ pub struct Overlay {
     pub(crate) data_lowers: Vec<PathBuf>,
     pub(crate) upper: Option<PathBuf>,
     pub(crate) work: Option<PathBuf>,
+    /// Size of a private tmpfs holding upper and work, made at mount time.
+    pub(crate) tmpfs_upper: Option<u64>,
     pub(crate) options: Options,
     pub(crate) flags: MountFlags,
     /// C strings of every path, made once at build time so a mount only
@@ -119,6 +122,20 @@ impl OverlayBuilder {
         self
     }
 
+    /// A writable layer of at most `size_bytes` on a private tmpfs made at
+    /// mount time (instead of `upper`/`work`); it goes away with the
+    /// mounted guard. Writing past the size fails with ENOSPC.
+    ///
+    /// ```no_run
+    /// let o = palisade_overlay::Overlay::builder().lower("/img").tmpfs_upper(64 << 20).build()?;
+    /// let _mounted = o.mount("/ctr/merged")?;
+    /// # Ok::<(), palisade_overlay::Error>(())
+    /// ```
+    pub fn tmpfs_upper(mut self, size_bytes: u64) -> Self {
+        self.tmpfs_upper = Some(size_bytes);
+        self
+    }
+
     /// Options.
     pub fn options(mut self, options: Options) -> Self {
         self.options = options;
@@ -133,9 +150,17 @@ impl OverlayBuilder {
 
     /// Checks the kernel's rules before any syscall; see [`Error`] for each.
     pub fn build(self) -> Result<Overlay> {
+        if self.tmpfs_upper.is_some() && (self.upper.is_some() || self.work.is_some()) {
+            return Err(Error::Conflict(
+                "tmpfs_upper replaces upper and work; give one or the other",
+            ));
+        }
+        if self.tmpfs_upper == Some(0) {
+            return Err(Error::Conflict("tmpfs_upper needs a size above 0"));
+        }
         let has_upper = match (&self.upper, &self.work) {
             (Some(_), Some(_)) => true,
-            (None, None) => false,
+            (None, None) => self.tmpfs_upper.is_some(),
             (Some(_), None) => return Err(Error::UpperWithoutWork { given: "upper" }),
             (None, Some(_)) => return Err(Error::UpperWithoutWork { given: "work" }),
         };
@@ -214,6 +239,7 @@ impl OverlayBuilder {
             data_lowers: self.data_lowers,
             upper: self.upper,
             work: self.work,
+            tmpfs_upper: self.tmpfs_upper,
             options: self.options,
             flags: self.flags,
         })

@@ -172,6 +172,11 @@ impl Overlay {
     /// `move_mount` can place later, e.g. inside a container's new root.
     /// Needs the new mount API.
     pub fn mount_detached(&self) -> Result<OwnedFd> {
+        if self.tmpfs_upper.is_some() {
+            return Err(Error::Conflict(
+                "a tmpfs upper lives with a mounted guard: use mount()",
+            ));
+        }
         let ctx = fsopen().map_err(|errno| Error::Mount {
             op: "fsopen overlay".into(),
             errno,
@@ -287,6 +292,17 @@ impl Overlay {
         target: impl AsRef<Path>,
         strategy: Strategy,
     ) -> Result<MountedOverlay> {
+        if let Some(size) = self.tmpfs_upper {
+            let tmpfs = TmpfsUpper::new(size)?;
+            let mut with_upper = self.clone();
+            with_upper.tmpfs_upper = None;
+            with_upper.upper = Some(tmpfs.upper());
+            with_upper.work = Some(tmpfs.work());
+            with_upper.c_upper_work = Some((cstring(&tmpfs.upper())?, cstring(&tmpfs.work())?));
+            let mut mounted = with_upper.mount_with(target, strategy)?;
+            mounted.tmpfs = Some(tmpfs);
+            return Ok(mounted);
+        }
         let target = target.as_ref();
         let c_target = cstring(target)?;
         let long_path = self
@@ -347,6 +363,7 @@ impl Overlay {
         }
         Ok(MountedOverlay {
             target: Some(target.to_owned()),
+            tmpfs: None,
         })
     }
 }
@@ -399,6 +416,78 @@ pub fn move_mount(mount: std::os::fd::BorrowedFd<'_>, target: &Path) -> Result<(
 #[derive(Debug)]
 pub struct MountedOverlay {
     target: Option<PathBuf>,
+    /// The private tmpfs of a size-limited upper, removed after the overlay.
+    tmpfs: Option<TmpfsUpper>,
+}
+
+/// A private, size-limited tmpfs holding an overlay's upper and work.
+#[derive(Debug)]
+struct TmpfsUpper {
+    dir: PathBuf,
+}
+
+impl TmpfsUpper {
+    fn new(size: u64) -> Result<TmpfsUpper> {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "palisade-upper-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).map_err(|e| Error::BadDirectory {
+            role: "upper",
+            path: dir.clone(),
+            errno: crate::error::io_errno(&e),
+        })?;
+        let c_dir = cstring(&dir)?;
+        let data = CString::new(format!("size={size},mode=755")).expect("no NUL");
+        // SAFETY: valid C strings.
+        let r = unsafe {
+            libc::mount(
+                c"tmpfs".as_ptr(),
+                c_dir.as_ptr(),
+                c"tmpfs".as_ptr(),
+                libc::MS_NOSUID | libc::MS_NODEV,
+                data.as_ptr().cast(),
+            )
+        };
+        if r != 0 {
+            let errno = Errno::last();
+            let _ = std::fs::remove_dir(&dir);
+            return Err(Error::Mount {
+                op: format!("mount tmpfs upper on {}", dir.display()),
+                errno,
+                message: String::new(),
+            });
+        }
+        let t = TmpfsUpper { dir };
+        for sub in ["upper", "work"] {
+            std::fs::create_dir(t.dir.join(sub)).map_err(|e| Error::BadDirectory {
+                role: "upper",
+                path: t.dir.join(sub),
+                errno: crate::error::io_errno(&e),
+            })?;
+        }
+        Ok(t)
+    }
+
+    fn upper(&self) -> PathBuf {
+        self.dir.join("upper")
+    }
+
+    fn work(&self) -> PathBuf {
+        self.dir.join("work")
+    }
+}
+
+impl Drop for TmpfsUpper {
+    fn drop(&mut self) {
+        if umount(&self.dir, 0).is_err() {
+            let _ = umount(&self.dir, libc::MNT_DETACH);
+        }
+        let _ = std::fs::remove_dir(&self.dir);
+    }
 }
 
 impl MountedOverlay {
@@ -407,8 +496,10 @@ impl MountedOverlay {
         self.target.as_deref().expect("present until consumed")
     }
 
-    /// Keeps it mounted; returns the mount point.
+    /// Keeps it mounted (and its tmpfs upper, if any); returns the mount
+    /// point.
     pub fn detach(mut self) -> PathBuf {
+        std::mem::forget(self.tmpfs.take());
         self.target.take().expect("present until consumed")
     }
 

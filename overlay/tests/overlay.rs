@@ -144,7 +144,7 @@ fn layers_merge_and_the_guard_unmounts() {
         .build()
         .unwrap();
     let (_root, ()) = root.assert_no_leaks(|| {
-        for strategy in [Strategy::NewApi, Strategy::Legacy] {
+        for strategy in [palisade_overlay::strategy(), Strategy::Legacy] {
             let m = overlay.mount_with(&l.merged, strategy).unwrap();
             assert!(mounted_at(&l.merged), "{strategy:?}");
             assert_eq!(
@@ -208,7 +208,7 @@ fn paths_with_colons_and_commas_are_escaped() {
     let l = layers(&["a:b,c", "d\\e"]);
     std::fs::write(l.lowers[0].join("f"), "odd").unwrap();
     let overlay = Overlay::builder().lowers(&l.lowers).build().unwrap();
-    for strategy in [Strategy::Legacy, Strategy::NewApi] {
+    for strategy in [Strategy::Legacy, palisade_overlay::strategy()] {
         let m = overlay.mount_with(&l.merged, strategy).unwrap();
         assert_eq!(std::fs::read_to_string(l.merged.join("f")).unwrap(), "odd");
         m.unmount().unwrap();
@@ -228,6 +228,10 @@ fn a_detached_mount_can_be_placed_later() {
     let Some(_root) = require_root("mounts overlayfs") else {
         return;
     };
+    if palisade_overlay::strategy() != Strategy::NewApi {
+        palisade_testkit::skip_absent("new mount API for overlay", "kernel before 6.5");
+        return;
+    }
     let l = layers(&["x", "y"]);
     std::fs::write(l.lowers[1].join("f"), "y").unwrap();
     let overlay = Overlay::builder().lowers(&l.lowers).build().unwrap();
@@ -292,4 +296,46 @@ fn changes_match_what_the_container_did() {
         1,
         "{got:?}"
     );
+}
+
+#[test]
+fn a_size_limited_upper_fills_up_and_goes_with_the_guard() {
+    let Some(root) = require_root("mounts tmpfs and overlayfs") else {
+        return;
+    };
+    let l = layers(&["img"]);
+    let overlay = Overlay::builder()
+        .lower(&l.lowers[0])
+        .tmpfs_upper(1 << 20)
+        .build()
+        .unwrap();
+    let (_root, ()) = root.assert_no_leaks(|| {
+        let m = overlay.mount(&l.merged).unwrap();
+        std::fs::write(l.merged.join("small"), vec![1u8; 64 << 10]).unwrap();
+        let err = std::fs::write(l.merged.join("big"), vec![1u8; 2 << 20]).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ENOSPC), "{err}");
+        m.unmount().unwrap();
+    });
+    assert!(
+        !l.lowers[0].join("small").exists(),
+        "a write reached the lower"
+    );
+}
+
+#[test]
+fn spaces_and_equals_signs_in_layer_paths() {
+    let Some(_root) = require_root("mounts overlayfs") else {
+        return;
+    };
+    let l = layers(&["with space", "key=value"]);
+    std::fs::write(l.lowers[1].join("f"), "eq").unwrap();
+    let overlay = Overlay::builder().lowers(&l.lowers).build().unwrap();
+    for strategy in [Strategy::Legacy, Strategy::NewApi] {
+        if strategy == Strategy::NewApi && palisade_overlay::strategy() != Strategy::NewApi {
+            continue;
+        }
+        let m = overlay.mount_with(&l.merged, strategy).unwrap();
+        assert_eq!(std::fs::read_to_string(l.merged.join("f")).unwrap(), "eq");
+        m.unmount().unwrap();
+    }
 }
