@@ -26,8 +26,9 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), SpawnError> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-/// What the pipeline created on the host; undone on failure and after exit.
-#[derive(Default)]
+/// What the pipeline created on the host; undone on failure, and by the
+/// `Child` after exit.
+#[derive(Debug, Default)]
 struct HostState {
     cgroup: Option<Cgroup>,
     rootfs: Option<MountedRootfs>,
@@ -329,8 +330,7 @@ impl Container {
         Ok(Child {
             pid,
             pidfd,
-            cgroup: host.cgroup.take(),
-            network: host.network.take(),
+            host: std::mem::take(host),
             status: None,
             stdin,
             stdout,
@@ -381,8 +381,7 @@ fn spawn_in_time_namespace(
 pub struct Child {
     pid: i32,
     pidfd: PidFd,
-    cgroup: Option<Cgroup>,
-    network: Option<HostNetwork>,
+    host: HostState,
     status: Option<ExitStatus>,
     /// The write end of the container's stdin, when piped.
     pub stdin: Option<File>,
@@ -405,12 +404,12 @@ impl Child {
 
     /// Its cgroup, if it has one.
     pub fn cgroup(&self) -> Option<&Cgroup> {
-        self.cgroup.as_ref()
+        self.host.cgroup.as_ref()
     }
 
     /// The name of the host end of its veth, if it has one.
     pub fn host_interface(&self) -> Option<&str> {
-        self.network.as_ref().map(HostNetwork::host_name)
+        self.host.network.as_ref().map(HostNetwork::host_name)
     }
 
     /// A namespace of the container.
@@ -452,33 +451,23 @@ impl Child {
 
     /// Usage of its cgroup.
     pub fn stats(&self) -> Result<Stats, Error> {
-        Ok(self.cgroup.as_ref().ok_or(Error::NoCgroup)?.stats()?)
+        Ok(self.host.cgroup.as_ref().ok_or(Error::NoCgroup)?.stats()?)
     }
 
     /// Freezes every process of the container.
     pub fn freeze(&self) -> Result<(), Error> {
-        Ok(self.cgroup.as_ref().ok_or(Error::NoCgroup)?.freeze()?)
+        Ok(self.host.cgroup.as_ref().ok_or(Error::NoCgroup)?.freeze()?)
     }
 
     /// Thaws it.
     pub fn thaw(&self) -> Result<(), Error> {
-        Ok(self.cgroup.as_ref().ok_or(Error::NoCgroup)?.thaw()?)
+        Ok(self.host.cgroup.as_ref().ok_or(Error::NoCgroup)?.thaw()?)
     }
 
     /// Removes host resources (cgroup — killing what is left in it — and
     /// the host end of the network). Idempotent.
     pub fn cleanup(&mut self) -> Result<(), Error> {
-        let mut errors = Vec::new();
-        if let Some(net) = self.network.take() {
-            if let Err(e) = net.remove() {
-                errors.push(e.to_string());
-            }
-        }
-        if let Some(cg) = self.cgroup.take() {
-            if let Err(e) = cg.delete() {
-                errors.push(e.to_string());
-            }
-        }
+        let errors = self.host.undo();
         if errors.is_empty() {
             Ok(())
         } else {

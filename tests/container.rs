@@ -1,7 +1,9 @@
 //! `Container::spawn` end to end (root): every fact is read back from inside
 //! the container (its output) or from the host's /proc and cgroupfs.
 
-use std::io::Read;
+mod common;
+use common::*;
+
 use std::os::unix::fs::MetadataExt;
 
 use palisade::{
@@ -9,25 +11,6 @@ use palisade::{
     SpawnError, Stdio, Step,
 };
 use palisade_testkit::{TempDir, busybox_rootfs, ifname, require_root, run, try_run, unique_name};
-
-/// Runs `script` under busybox sh in a default container; returns status and stdout.
-fn sh(c: Container) -> (ExitStatus, String) {
-    let mut child = c.stdout(Stdio::Piped).spawn().unwrap();
-    let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    (child.wait().unwrap(), out)
-}
-
-fn busybox(script: &str) -> Container {
-    Container::new("/bin/sh")
-        .args(["-c", script])
-        .rootfs(busybox_rootfs())
-}
 
 #[test]
 fn hostname_pid1_and_only_the_rootfs_is_visible() {

@@ -1,31 +1,15 @@
 //! Issue 11: what a container runtime must survive. Root; every fact is
 //! read from the host's /proc, cgroupfs, `ip`, or from inside containers.
 
+mod common;
+use common::*;
+
 use std::io::Read;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use palisade::{Container, Network, Resources, Stdio};
+use palisade::{Container, Network, Resources};
 use palisade_testkit::{TempDir, busybox_rootfs, ifname, require_root, unique_name};
-
-fn busybox(script: &str) -> Container {
-    Container::new("/bin/sh")
-        .args(["-c", script])
-        .rootfs(busybox_rootfs())
-}
-
-fn output(c: Container) -> String {
-    let mut child = c.stdout(Stdio::Piped).spawn().unwrap();
-    let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    assert!(child.wait().unwrap().success(), "{out}");
-    out
-}
 
 /// 100 inheritable fds of every kind in the parent; the container's first
 /// process, seen from the host, holds only 0, 1, 2 and sits in its rootfs.

@@ -2,11 +2,11 @@
 //! the apply group.
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use palisade_caps::{CapSet, CapState, PreparedCaps};
-use palisade_testkit::fork_run;
+use palisade_testkit::time_in_fork;
 
 fn read_state(c: &mut Criterion) {
     let mut g = c.benchmark_group("caps_read");
@@ -32,25 +32,6 @@ fn read_state(c: &mut Criterion) {
         })
     });
     g.finish();
-}
-
-/// Time `iters` applies inside one forked child, each after an untimed
-/// apply of the other contender, so every timed apply starts from the same
-/// state (the bounding drops happen once, in the first warm-up apply).
-fn in_child(iters: u64, timed: fn(), other: fn()) -> Duration {
-    Duration::from_nanos(
-        fork_run(move || {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                other();
-                let start = Instant::now();
-                timed();
-                total += start.elapsed();
-            }
-            total.as_nanos() as u64
-        })
-        .unwrap(),
-    )
 }
 
 fn palisade_apply() {
@@ -118,13 +99,13 @@ fn apply(c: &mut Criterion) {
     let mut g = c.benchmark_group("caps_apply");
     g.sample_size(40);
     g.bench_function("palisade/apply_docker_default", |b| {
-        b.iter_custom(|iters| in_child(iters, palisade_apply, raw_apply))
+        b.iter_custom(|iters| time_in_fork(iters, palisade_apply, raw_apply))
     });
     g.bench_function("raw/apply_docker_default", |b| {
-        b.iter_custom(|iters| in_child(iters, raw_apply, palisade_apply))
+        b.iter_custom(|iters| time_in_fork(iters, raw_apply, palisade_apply))
     });
     g.bench_function("caps_crate/apply_docker_default", |b| {
-        b.iter_custom(|iters| in_child(iters, caps_crate_apply, raw_apply))
+        b.iter_custom(|iters| time_in_fork(iters, caps_crate_apply, raw_apply))
     });
     g.finish();
 }

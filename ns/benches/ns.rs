@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use palisade_ns::{Clone3, CloneResult, Namespace, NsKind, NsKinds, PidFd, join, unshare};
-use palisade_testkit::fork_run;
+use palisade_testkit::time_in_fork;
 
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
@@ -72,24 +72,6 @@ fn setns(c: &mut Criterion) {
     g.finish();
 }
 
-/// Time `iters` calls of `timed` inside one forked, single-threaded child,
-/// each after an untimed call of `other` (the other contender), so both
-/// see the same namespace-teardown backlog.
-fn in_child(iters: u64, timed: fn(), other: fn()) -> Duration {
-    let nanos: u64 = fork_run(move || {
-        let mut total = Duration::ZERO;
-        for _ in 0..iters {
-            other();
-            let start = Instant::now();
-            timed();
-            total += start.elapsed();
-        }
-        total.as_nanos() as u64
-    })
-    .expect("child failed");
-    Duration::from_nanos(nanos)
-}
-
 /// unshare of one kind, repeated inside a forked child (each call makes a
 /// fresh namespace).
 fn unshare_kinds(c: &mut Criterion) {
@@ -105,10 +87,10 @@ fn unshare_kinds(c: &mut Criterion) {
                 assert_eq!(unsafe { libc::unshare(black_box($flag)) }, 0)
             }
             g.bench_function(concat!("palisade/", $name), |b| {
-                b.iter_custom(|iters| in_child(iters, ours, raw))
+                b.iter_custom(|iters| time_in_fork(iters, ours, raw))
             });
             g.bench_function(concat!("raw/", $name), |b| {
-                b.iter_custom(|iters| in_child(iters, raw, ours))
+                b.iter_custom(|iters| time_in_fork(iters, raw, ours))
             });
         }};
     }

@@ -58,19 +58,7 @@ fn probe_new_api() -> bool {
             layers.iter().all(|l| {
                 CString::new(l.as_os_str().as_encoded_bytes())
                     .is_ok_and(|c| fsconfig_string(&ctx, c"lowerdir+", &c).is_ok())
-            }) && {
-                // SAFETY: create the superblock; dropped with the context.
-                unsafe {
-                    libc::syscall(
-                        libc::SYS_fsconfig,
-                        ctx.as_raw_fd(),
-                        FSCONFIG_CMD_CREATE,
-                        std::ptr::null::<libc::c_char>(),
-                        std::ptr::null::<libc::c_char>(),
-                        0,
-                    ) == 0
-                }
-            }
+            }) && fsconfig_create(&ctx).is_ok()
         });
     let _ = std::fs::remove_dir_all(&base);
     ok
@@ -99,6 +87,22 @@ fn fsconfig_string(
             FSCONFIG_SET_STRING,
             key.as_ptr(),
             value.as_ptr(),
+            0,
+        )
+    };
+    if r < 0 { Err(Errno::last()) } else { Ok(()) }
+}
+
+/// `FSCONFIG_CMD_CREATE`: build the superblock of a configured context.
+fn fsconfig_create(ctx: &OwnedFd) -> std::result::Result<(), Errno> {
+    // SAFETY: a command without key or value on our context.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            ctx.as_raw_fd(),
+            FSCONFIG_CMD_CREATE,
+            std::ptr::null::<libc::c_char>(),
+            std::ptr::null::<libc::c_char>(),
             0,
         )
     };
@@ -245,20 +249,7 @@ impl Overlay {
                 return Err(fail(format!("fsconfig {k}"), Errno::last()));
             }
         }
-        // SAFETY: create the superblock from the configured context.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_fsconfig,
-                ctx.as_raw_fd(),
-                FSCONFIG_CMD_CREATE,
-                std::ptr::null::<libc::c_char>(),
-                std::ptr::null::<libc::c_char>(),
-                0,
-            )
-        };
-        if r < 0 {
-            return Err(fail("fsconfig create".into(), Errno::last()));
-        }
+        fsconfig_create(&ctx).map_err(|e| fail("fsconfig create".into(), e))?;
         let f = self.flags;
         let attrs = [
             (f.readonly, MOUNT_ATTR_RDONLY),

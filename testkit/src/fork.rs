@@ -70,6 +70,32 @@ fn child<R: Serialize, F: FnOnce() -> R>(wr: OwnedFd, f: F) -> ! {
     unsafe { libc::_exit(0) }
 }
 
+/// Benchmark helper: times `iters` calls of `timed` inside one forked,
+/// single-threaded child, each right after an untimed call of `other` (the
+/// competing implementation), so both contenders run under the same
+/// conditions (namespace teardown backlog, credentials, caches). Panics if
+/// the child fails.
+///
+/// ```no_run
+/// fn ours() {}
+/// fn raw() {}
+/// let spent = palisade_testkit::time_in_fork(1000, ours, raw);
+/// ```
+pub fn time_in_fork(iters: u64, timed: fn(), other: fn()) -> std::time::Duration {
+    let nanos: u64 = fork_run(move || {
+        let mut total = std::time::Duration::ZERO;
+        for _ in 0..iters {
+            other();
+            let start = std::time::Instant::now();
+            timed();
+            total += start.elapsed();
+        }
+        total.as_nanos() as u64
+    })
+    .expect("benchmark child failed");
+    std::time::Duration::from_nanos(nanos)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
