@@ -469,47 +469,51 @@ fn pidfd_of_a_dead_pid_and_bad_input() {
 /// kinds and process counts.
 #[test]
 fn list_namespaces_matches_util_linux_lsns() {
-    let Some(_root) = require_root("reads every process's namespaces") else {
+    let Some(root) = require_root("reads every process's namespaces") else {
         return;
     };
-    let child = Paused::spawn(NsKinds::NET | NsKinds::UTS);
-    let net = proc_ino(&child.pid.to_string(), NsKind::Net);
-    let ours = palisade_ns::list_namespaces(None).unwrap();
-    let theirs: serde_json::Value =
-        serde_json::from_str(&run("lsns", &["-J", "-o", "NS,TYPE,NPROCS"])).unwrap();
-    let theirs: Vec<(u64, String, u64)> = theirs["namespaces"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| {
-            let num =
-                |v: &serde_json::Value| v.as_u64().or_else(|| v.as_str()?.parse().ok()).unwrap();
-            (
-                num(&n["ns"]),
-                n["type"].as_str().unwrap().to_owned(),
-                num(&n["nprocs"]),
-            )
-        })
-        .collect();
-    let child_net = ours
-        .iter()
-        .find(|n| n.id.ino == net && n.kind == NsKind::Net)
-        .unwrap();
-    assert_eq!(child_net.nprocs, 1);
-    assert_eq!(child_net.pid, child.pid);
-    assert!(
-        theirs
+    // Exclusive: other tests of this binary create namespaces concurrently.
+    let (_root, ()) = root.assert_no_leaks(|| {
+        let child = Paused::spawn(NsKinds::NET | NsKinds::UTS);
+        let net = proc_ino(&child.pid.to_string(), NsKind::Net);
+        let ours = palisade_ns::list_namespaces(None).unwrap();
+        let theirs: serde_json::Value =
+            serde_json::from_str(&run("lsns", &["-J", "-o", "NS,TYPE,NPROCS"])).unwrap();
+        let theirs: Vec<(u64, String, u64)> = theirs["namespaces"]
+            .as_array()
+            .unwrap()
             .iter()
-            .any(|t| t.0 == net && t.1 == "net" && t.2 == 1),
-        "lsns disagrees"
-    );
-    // Processes come and go between the two walks: compare the set of
-    // namespaces, which is stable.
-    let a: std::collections::BTreeSet<(u64, String)> = ours
-        .iter()
-        .map(|n| (n.id.ino, n.kind.to_string()))
-        .collect();
-    let b: std::collections::BTreeSet<(u64, String)> =
-        theirs.iter().map(|t| (t.0, t.1.clone())).collect();
-    assert_eq!(a, b, "ours vs lsns");
+            .map(|n| {
+                let num = |v: &serde_json::Value| {
+                    v.as_u64().or_else(|| v.as_str()?.parse().ok()).unwrap()
+                };
+                (
+                    num(&n["ns"]),
+                    n["type"].as_str().unwrap().to_owned(),
+                    num(&n["nprocs"]),
+                )
+            })
+            .collect();
+        let child_net = ours
+            .iter()
+            .find(|n| n.id.ino == net && n.kind == NsKind::Net)
+            .unwrap();
+        assert_eq!(child_net.nprocs, 1);
+        assert_eq!(child_net.pid, child.pid);
+        assert!(
+            theirs
+                .iter()
+                .any(|t| t.0 == net && t.1 == "net" && t.2 == 1),
+            "lsns disagrees"
+        );
+        // Processes come and go between the two walks: compare the set of
+        // namespaces, which is stable.
+        let a: std::collections::BTreeSet<(u64, String)> = ours
+            .iter()
+            .map(|n| (n.id.ino, n.kind.to_string()))
+            .collect();
+        let b: std::collections::BTreeSet<(u64, String)> =
+            theirs.iter().map(|t| (t.0, t.1.clone())).collect();
+        assert_eq!(a, b, "ours vs lsns");
+    });
 }
