@@ -70,6 +70,8 @@ pub fn cleanup_stale(prefix: &str) -> Result<CleanupReport, crate::Error> {
             for l in links.into_iter().filter(|l| l.name.starts_with(prefix)) {
                 match nl.delete_link(&l.name) {
                     Ok(()) => report.links.push(l.name),
+                    // Gone meanwhile: its network namespace was just freed.
+                    Err(palisade_netlink::Error::NotFound { .. }) => {}
                     Err(e) => report.errors.push(format!("link {}: {e}", l.name)),
                 }
             }

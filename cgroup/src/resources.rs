@@ -525,11 +525,20 @@ impl Resources {
             w.push_owned(Controller::Hugetlb, file, h.limit.to_string());
         }
         for d in &self.devices {
-            if w.v(Controller::Devices)? {
-                return Err(Error::Unsupported {
-                    what: "device rules (need eBPF)",
-                    version: "v2",
-                });
+            // cgroup2 has no devices controller (device access is an eBPF
+            // program there): a cgroup2-only host gets a typed refusal.
+            let v1 = matches!(
+                hierarchy.placement(Controller::Devices),
+                Ok(Placement::V1(_))
+            );
+            if !v1 {
+                if hierarchy.unified().is_some() {
+                    return Err(Error::Unsupported {
+                        what: "device rules (need eBPF)",
+                        version: "v2",
+                    });
+                }
+                hierarchy.placement(Controller::Devices)?;
             }
             w.push(
                 Controller::Devices,

@@ -458,7 +458,12 @@ fn cpu_quota_caps_a_busy_loop_and_cpuset_pins_it() {
     )
     .unwrap();
     let mut child = spawn_in(&cg, "while :; do :; done");
-    while cg.procs().unwrap().is_empty() {
+    // The shell moves itself hierarchy by hierarchy: wait for all of them.
+    let pid = child.id().to_string();
+    while !cg
+        .dirs_iter()
+        .all(|d| read(d.join("cgroup.procs")).lines().any(|l| l == pid))
+    {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     let status = read(format!("/proc/{}/status", child.id()));

@@ -68,6 +68,8 @@ pub struct Overlay {
     pub(crate) c_lowers: Vec<CString>,
     pub(crate) c_data_lowers: Vec<CString>,
     pub(crate) c_upper_work: Option<(CString, CString)>,
+    /// The mount(2) option string, when it fits a page.
+    pub(crate) c_legacy: Option<CString>,
 }
 
 impl Overlay {
@@ -227,7 +229,7 @@ impl OverlayBuilder {
         }
         let c =
             |p: &PathBuf| CString::new(p.as_os_str().as_encoded_bytes()).expect("checked for NUL");
-        Ok(Overlay {
+        let mut overlay = Overlay {
             c_lowers: self.lowers.iter().map(c).collect(),
             c_data_lowers: self.data_lowers.iter().map(c).collect(),
             c_upper_work: self
@@ -242,7 +244,10 @@ impl OverlayBuilder {
             tmpfs_upper: self.tmpfs_upper,
             options: self.options,
             flags: self.flags,
-        })
+            c_legacy: None,
+        };
+        overlay.c_legacy = overlay.legacy_cstring();
+        Ok(overlay)
     }
 }
 

@@ -172,6 +172,14 @@ impl Overlay {
         s
     }
 
+    /// The escaped option string as a C string, `None` past mount(2)'s page.
+    pub(crate) fn legacy_cstring(&self) -> Option<CString> {
+        let data = self.legacy_options();
+        (data.len() <= MOUNT_DATA_MAX)
+            .then(|| CString::new(data).ok())
+            .flatten()
+    }
+
     /// A detached mount (not attached anywhere yet): an `O_CLOEXEC` fd that
     /// `move_mount` can place later, e.g. inside a container's new root.
     /// Needs the new mount API.
@@ -290,6 +298,7 @@ impl Overlay {
             with_upper.upper = Some(tmpfs.upper());
             with_upper.work = Some(tmpfs.work());
             with_upper.c_upper_work = Some((cstring(&tmpfs.upper())?, cstring(&tmpfs.work())?));
+            with_upper.c_legacy = with_upper.legacy_cstring();
             let mut mounted = with_upper.mount_with(target, strategy)?;
             mounted.tmpfs = Some(tmpfs);
             return Ok(mounted);
@@ -314,14 +323,11 @@ impl Overlay {
                 move_mount(mfd.as_fd(), target).map_err(|e| target_error(e, target))?;
             }
             Strategy::Legacy => {
-                let data = self.legacy_options();
-                if data.len() > MOUNT_DATA_MAX {
-                    return Err(Error::OptionsTooLong { len: data.len() });
-                }
-                let c_data = CString::new(data).map_err(|_| Error::BadPath {
-                    path: target.to_owned(),
-                    reason: "options contain NUL",
-                })?;
+                let Some(c_data) = &self.c_legacy else {
+                    return Err(Error::OptionsTooLong {
+                        len: self.legacy_options().len(),
+                    });
+                };
                 let f = self.flags;
                 let flags = [
                     (f.readonly, libc::MS_RDONLY),

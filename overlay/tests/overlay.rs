@@ -42,6 +42,27 @@ fn layers(names: &[&str]) -> Layers {
     }
 }
 
+/// Runs `f` in a forked child inside a private mount namespace, so no mount
+/// a test makes can reach the host's mount table, even if it fails.
+fn private_ns(f: impl FnOnce()) {
+    palisade_testkit::fork_run(|| {
+        // SAFETY: unshare and a propagation change in the forked child.
+        unsafe {
+            assert_eq!(libc::unshare(libc::CLONE_NEWNS), 0);
+            let r = libc::mount(
+                c"none".as_ptr(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            );
+            assert_eq!(r, 0);
+        }
+        f();
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+}
+
 #[test]
 fn rules_are_checked_before_any_syscall() {
     let l = layers(&["l1", "l2"]);
@@ -130,34 +151,38 @@ fn rules_are_checked_before_any_syscall() {
 
 #[test]
 fn layers_merge_and_the_guard_unmounts() {
-    let Some(root) = require_root("mounts overlayfs") else {
+    let Some(_root) = require_root("mounts overlayfs") else {
         return;
     };
-    let l = layers(&["top", "bottom"]);
-    std::fs::write(l.lowers[1].join("shared"), "bottom").unwrap();
-    std::fs::write(l.lowers[0].join("shared"), "top").unwrap();
-    std::fs::write(l.lowers[1].join("only-bottom"), "b").unwrap();
-    let overlay = Overlay::builder()
-        .lowers(&l.lowers)
-        .upper(&l.upper)
-        .work(&l.work)
-        .build()
-        .unwrap();
-    let (_root, ()) = root.assert_no_leaks(|| {
-        for strategy in [palisade_overlay::strategy(), Strategy::Legacy] {
-            let m = overlay.mount_with(&l.merged, strategy).unwrap();
-            assert!(mounted_at(&l.merged), "{strategy:?}");
-            assert_eq!(
-                std::fs::read_to_string(l.merged.join("shared")).unwrap(),
-                "top"
-            );
-            assert!(l.merged.join("only-bottom").exists());
-            std::fs::write(l.merged.join("new"), "n").unwrap();
-            assert!(l.upper.join("new").exists(), "write did not reach upper");
-            std::fs::remove_file(l.merged.join("new")).unwrap();
-            drop(m);
-            assert!(!mounted_at(&l.merged));
-            let _ = std::fs::remove_file(l.upper.join("new"));
+    private_ns(move || {
+        let l = layers(&["top", "bottom"]);
+        std::fs::write(l.lowers[1].join("shared"), "bottom").unwrap();
+        std::fs::write(l.lowers[0].join("shared"), "top").unwrap();
+        std::fs::write(l.lowers[1].join("only-bottom"), "b").unwrap();
+        let overlay = Overlay::builder()
+            .lowers(&l.lowers)
+            .upper(&l.upper)
+            .work(&l.work)
+            .build()
+            .unwrap();
+        // The private mount namespace is the leak guard here: a failing
+        // test cannot leave a mount on the host.
+        {
+            for strategy in [palisade_overlay::strategy(), Strategy::Legacy] {
+                let m = overlay.mount_with(&l.merged, strategy).unwrap();
+                assert!(mounted_at(&l.merged), "{strategy:?}");
+                assert_eq!(
+                    std::fs::read_to_string(l.merged.join("shared")).unwrap(),
+                    "top"
+                );
+                assert!(l.merged.join("only-bottom").exists());
+                std::fs::write(l.merged.join("new"), "n").unwrap();
+                assert!(l.upper.join("new").exists(), "write did not reach upper");
+                std::fs::remove_file(l.merged.join("new")).unwrap();
+                drop(m);
+                assert!(!mounted_at(&l.merged));
+                let _ = std::fs::remove_file(l.upper.join("new"));
+            }
         }
     });
 }
@@ -167,37 +192,39 @@ fn five_hundred_long_layers_mount_without_a_length_limit() {
     let Some(_root) = require_root("mounts overlayfs") else {
         return;
     };
-    if palisade_overlay::strategy() != Strategy::NewApi {
-        palisade_testkit::skip_absent("overlay lowerdir+", "kernel before 6.8");
-        return;
-    }
-    let tmp = TempDir::new("many");
-    let long = "x".repeat(40);
-    let lowers: Vec<PathBuf> = (0..500)
-        .map(|i| {
-            let p = tmp.path().join(format!("{long}-{i:03}"));
-            std::fs::create_dir(&p).unwrap();
-            p
-        })
-        .collect();
-    std::fs::write(lowers[499].join("deepest"), "d").unwrap();
-    let merged = tmp.path().join("merged");
-    std::fs::create_dir(&merged).unwrap();
-    let overlay = Overlay::builder().lowers(&lowers).build().unwrap();
-    assert!(
-        overlay.legacy_options().len() > 4095,
-        "not past mount(2)'s limit"
-    );
-    assert!(matches!(
-        overlay.mount_with(&merged, Strategy::Legacy),
-        Err(Error::OptionsTooLong { .. })
-    ));
-    let m = overlay.mount(&merged).unwrap();
-    assert_eq!(
-        std::fs::read_to_string(merged.join("deepest")).unwrap(),
-        "d"
-    );
-    m.unmount().unwrap();
+    private_ns(move || {
+        if palisade_overlay::strategy() != Strategy::NewApi {
+            palisade_testkit::skip_absent("overlay lowerdir+", "kernel before 6.8");
+            return;
+        }
+        let tmp = TempDir::new("many");
+        let long = "x".repeat(40);
+        let lowers: Vec<PathBuf> = (0..500)
+            .map(|i| {
+                let p = tmp.path().join(format!("{long}-{i:03}"));
+                std::fs::create_dir(&p).unwrap();
+                p
+            })
+            .collect();
+        std::fs::write(lowers[499].join("deepest"), "d").unwrap();
+        let merged = tmp.path().join("merged");
+        std::fs::create_dir(&merged).unwrap();
+        let overlay = Overlay::builder().lowers(&lowers).build().unwrap();
+        assert!(
+            overlay.legacy_options().len() > 4095,
+            "not past mount(2)'s limit"
+        );
+        assert!(matches!(
+            overlay.mount_with(&merged, Strategy::Legacy),
+            Err(Error::OptionsTooLong { .. })
+        ));
+        let m = overlay.mount(&merged).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(merged.join("deepest")).unwrap(),
+            "d"
+        );
+        m.unmount().unwrap();
+    });
 }
 
 #[test]
@@ -205,22 +232,25 @@ fn paths_with_colons_and_commas_are_escaped() {
     let Some(_root) = require_root("mounts overlayfs") else {
         return;
     };
-    let l = layers(&["a:b,c", "d\\e"]);
-    std::fs::write(l.lowers[0].join("f"), "odd").unwrap();
-    let overlay = Overlay::builder().lowers(&l.lowers).build().unwrap();
-    for strategy in [Strategy::Legacy, palisade_overlay::strategy()] {
-        let m = overlay.mount_with(&l.merged, strategy).unwrap();
-        assert_eq!(std::fs::read_to_string(l.merged.join("f")).unwrap(), "odd");
-        m.unmount().unwrap();
-    }
-    let parsed =
-        palisade_overlay::split_escaped(overlay.legacy_options().trim_start_matches("lowerdir="));
-    let want: Vec<String> = l
-        .lowers
-        .iter()
-        .map(|p| p.to_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(parsed, want);
+    private_ns(move || {
+        let l = layers(&["a:b,c", "d\\e"]);
+        std::fs::write(l.lowers[0].join("f"), "odd").unwrap();
+        let overlay = Overlay::builder().lowers(&l.lowers).build().unwrap();
+        for strategy in [Strategy::Legacy, palisade_overlay::strategy()] {
+            let m = overlay.mount_with(&l.merged, strategy).unwrap();
+            assert_eq!(std::fs::read_to_string(l.merged.join("f")).unwrap(), "odd");
+            m.unmount().unwrap();
+        }
+        let parsed = palisade_overlay::split_escaped(
+            overlay.legacy_options().trim_start_matches("lowerdir="),
+        );
+        let want: Vec<String> = l
+            .lowers
+            .iter()
+            .map(|p| p.to_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(parsed, want);
+    });
 }
 
 #[test]
@@ -228,20 +258,22 @@ fn a_detached_mount_can_be_placed_later() {
     let Some(_root) = require_root("mounts overlayfs") else {
         return;
     };
-    if palisade_overlay::strategy() != Strategy::NewApi {
-        palisade_testkit::skip_absent("new mount API for overlay", "kernel before 6.5");
-        return;
-    }
-    let l = layers(&["x", "y"]);
-    std::fs::write(l.lowers[1].join("f"), "y").unwrap();
-    let overlay = Overlay::builder().lowers(&l.lowers).build().unwrap();
-    let fd = overlay.mount_detached().unwrap();
-    assert!(!mounted_at(&l.merged));
-    move_mount(fd.as_fd(), &l.merged).unwrap();
-    assert!(mounted_at(&l.merged));
-    assert_eq!(std::fs::read_to_string(l.merged.join("f")).unwrap(), "y");
-    drop(fd); // the fd pins the mount: EBUSY otherwise
-    nix::mount::umount(&l.merged).unwrap();
+    private_ns(move || {
+        if palisade_overlay::strategy() != Strategy::NewApi {
+            palisade_testkit::skip_absent("new mount API for overlay", "kernel before 6.5");
+            return;
+        }
+        let l = layers(&["x", "y"]);
+        std::fs::write(l.lowers[1].join("f"), "y").unwrap();
+        let overlay = Overlay::builder().lowers(&l.lowers).build().unwrap();
+        let fd = overlay.mount_detached().unwrap();
+        assert!(!mounted_at(&l.merged));
+        move_mount(fd.as_fd(), &l.merged).unwrap();
+        assert!(mounted_at(&l.merged));
+        assert_eq!(std::fs::read_to_string(l.merged.join("f")).unwrap(), "y");
+        drop(fd); // the fd pins the mount: EBUSY otherwise
+        nix::mount::umount(&l.merged).unwrap();
+    });
 }
 
 #[test]
@@ -249,77 +281,88 @@ fn changes_match_what_the_container_did() {
     let Some(_root) = require_root("mounts overlayfs") else {
         return;
     };
-    let l = layers(&["img"]);
-    let img = &l.lowers[0];
-    std::fs::write(img.join("keep"), "k").unwrap();
-    std::fs::write(img.join("edit"), "1").unwrap();
-    std::fs::write(img.join("gone"), "g").unwrap();
-    std::fs::create_dir_all(img.join("etc/conf.d")).unwrap();
-    std::fs::write(img.join("etc/conf.d/old"), "o").unwrap();
-    let overlay = Overlay::builder()
-        .lower(img)
-        .upper(&l.upper)
-        .work(&l.work)
-        .build()
-        .unwrap();
-    let m = overlay.mount(&l.merged).unwrap();
-    let mm = &l.merged;
-    std::fs::write(mm.join("edit"), "2").unwrap();
-    std::fs::remove_file(mm.join("gone")).unwrap();
-    std::fs::write(mm.join("added"), "a").unwrap();
-    std::fs::write(mm.join("etc/new.conf"), "n").unwrap();
-    std::fs::remove_dir_all(mm.join("etc/conf.d")).unwrap();
-    std::fs::create_dir(mm.join("etc/conf.d")).unwrap(); // opaque now
-    m.unmount().unwrap();
-    let got: Vec<String> = changes(&l.upper, &l.lowers)
-        .unwrap()
-        .iter()
-        .map(|c| c.to_string())
-        .collect();
-    for want in [
-        "A /added",
-        "C /edit",
-        "D /gone",
-        "C /etc",
-        "A /etc/new.conf",
-        "C /etc/conf.d",
-    ] {
-        assert!(got.iter().any(|g| g == want), "{want} missing from {got:?}");
-    }
-    assert!(!got.iter().any(|g| g.ends_with("/keep")), "{got:?}");
-    let kinds = changes(&l.upper, &l.lowers).unwrap();
-    assert_eq!(
-        kinds
+    private_ns(move || {
+        let l = layers(&["img"]);
+        let img = &l.lowers[0];
+        std::fs::write(img.join("keep"), "k").unwrap();
+        std::fs::write(img.join("edit"), "1").unwrap();
+        std::fs::write(img.join("gone"), "g").unwrap();
+        std::fs::create_dir_all(img.join("etc/conf.d")).unwrap();
+        std::fs::write(img.join("etc/conf.d/old"), "o").unwrap();
+        let overlay = Overlay::builder()
+            .lower(img)
+            .upper(&l.upper)
+            .work(&l.work)
+            .build()
+            .unwrap();
+        let m = overlay.mount(&l.merged).unwrap();
+        let mm = &l.merged;
+        std::fs::write(mm.join("edit"), "2").unwrap();
+        std::fs::remove_file(mm.join("gone")).unwrap();
+        std::fs::write(mm.join("added"), "a").unwrap();
+        std::fs::write(mm.join("etc/new.conf"), "n").unwrap();
+        std::fs::remove_dir_all(mm.join("etc/conf.d")).unwrap();
+        std::fs::create_dir(mm.join("etc/conf.d")).unwrap(); // opaque now
+        m.unmount().unwrap();
+        let got: Vec<String> = changes(&l.upper, &l.lowers)
+            .unwrap()
             .iter()
-            .filter(|c| c.kind == ChangeKind::Deleted)
-            .count(),
-        1,
-        "{got:?}"
-    );
+            .map(|c| c.to_string())
+            .collect();
+        for want in [
+            "A /added",
+            "C /edit",
+            "D /gone",
+            "C /etc",
+            "A /etc/new.conf",
+            "C /etc/conf.d",
+        ] {
+            assert!(got.iter().any(|g| g == want), "{want} missing from {got:?}");
+        }
+        assert!(!got.iter().any(|g| g.ends_with("/keep")), "{got:?}");
+        let kinds = changes(&l.upper, &l.lowers).unwrap();
+        assert_eq!(
+            kinds
+                .iter()
+                .filter(|c| c.kind == ChangeKind::Deleted)
+                .count(),
+            1,
+            "{got:?}"
+        );
+    });
 }
 
 #[test]
 fn a_size_limited_upper_fills_up_and_goes_with_the_guard() {
-    let Some(root) = require_root("mounts tmpfs and overlayfs") else {
+    let Some(_root) = require_root("mounts tmpfs and overlayfs") else {
         return;
     };
-    let l = layers(&["img"]);
-    let overlay = Overlay::builder()
-        .lower(&l.lowers[0])
-        .tmpfs_upper(1 << 20)
-        .build()
-        .unwrap();
-    let (_root, ()) = root.assert_no_leaks(|| {
-        let m = overlay.mount(&l.merged).unwrap();
-        std::fs::write(l.merged.join("small"), vec![1u8; 64 << 10]).unwrap();
-        let err = std::fs::write(l.merged.join("big"), vec![1u8; 2 << 20]).unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(libc::ENOSPC), "{err}");
-        m.unmount().unwrap();
+    private_ns(move || {
+        let l = layers(&["img"]);
+        let overlay = Overlay::builder()
+            .lower(&l.lowers[0])
+            .tmpfs_upper(1 << 20)
+            .build()
+            .unwrap();
+        // The private mount namespace is the leak guard here: a failing
+        // test cannot leave a mount on the host.
+        {
+            let m = overlay.mount(&l.merged).unwrap();
+            std::fs::write(l.merged.join("small"), vec![1u8; 64 << 10]).unwrap();
+            let err = std::fs::write(l.merged.join("big"), vec![1u8; 2 << 20]).unwrap_err();
+            assert_eq!(err.raw_os_error(), Some(libc::ENOSPC), "{err}");
+            m.unmount().unwrap();
+            let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+            assert!(
+                !mounts.contains("palisade-upper"),
+                "the tmpfs upper stayed mounted"
+            );
+        }
+        assert!(
+            !l.lowers[0].join("small").exists(),
+            "a write reached the lower"
+        );
     });
-    assert!(
-        !l.lowers[0].join("small").exists(),
-        "a write reached the lower"
-    );
 }
 
 #[test]
@@ -327,15 +370,17 @@ fn spaces_and_equals_signs_in_layer_paths() {
     let Some(_root) = require_root("mounts overlayfs") else {
         return;
     };
-    let l = layers(&["with space", "key=value"]);
-    std::fs::write(l.lowers[1].join("f"), "eq").unwrap();
-    let overlay = Overlay::builder().lowers(&l.lowers).build().unwrap();
-    for strategy in [Strategy::Legacy, Strategy::NewApi] {
-        if strategy == Strategy::NewApi && palisade_overlay::strategy() != Strategy::NewApi {
-            continue;
+    private_ns(move || {
+        let l = layers(&["with space", "key=value"]);
+        std::fs::write(l.lowers[1].join("f"), "eq").unwrap();
+        let overlay = Overlay::builder().lowers(&l.lowers).build().unwrap();
+        for strategy in [Strategy::Legacy, Strategy::NewApi] {
+            if strategy == Strategy::NewApi && palisade_overlay::strategy() != Strategy::NewApi {
+                continue;
+            }
+            let m = overlay.mount_with(&l.merged, strategy).unwrap();
+            assert_eq!(std::fs::read_to_string(l.merged.join("f")).unwrap(), "eq");
+            m.unmount().unwrap();
         }
-        let m = overlay.mount_with(&l.merged, strategy).unwrap();
-        assert_eq!(std::fs::read_to_string(l.merged.join("f")).unwrap(), "eq");
-        m.unmount().unwrap();
-    }
+    });
 }
