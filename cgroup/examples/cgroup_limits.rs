@@ -1,5 +1,5 @@
 //! Runs a workload under memory/pids/cpu limits and prints live stats and
-//! the OOM kill as it happens. Needs root.
+//! the OOM kill the moment `Cgroup::events` reports it. Needs root.
 //!
 //! `cargo run -p palisade-cgroup --example cgroup_limits -- [--memory MiB] [--cmd 'shell command']`
 //! (default workload: a shell that grows its memory until the limit bites).
@@ -7,7 +7,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use palisade_cgroup::{Cgroup, Resources};
+use palisade_cgroup::{Cgroup, Resources, Stats};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -39,24 +39,38 @@ fn main() {
         .expect("start workload");
     cg.add_process(child.id() as i32).expect("move workload");
     let start = Instant::now();
+    let mut events = cg.events().expect("watch events");
+    let mut before = cg.stats().expect("stats");
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait") {
             break status;
         }
+        // Wake on an event at once; otherwise print a sample every 100 ms.
+        if let Some(event) = events
+            .next_timeout(Duration::from_millis(100))
+            .expect("events")
+        {
+            println!("{:>5} ms  event: {event:?}", start.elapsed().as_millis());
+            continue;
+        }
         let s = cg.stats().expect("stats");
+        let cpu = Stats::cpu_percent(&before, &s, Duration::from_millis(100)).unwrap_or(0.0);
         println!(
-            "{:>5} ms  memory {:>6} KiB  pids {:?}  cpu {:?} µs",
+            "{:>5} ms  memory {:>6} KiB  pids {:?}  cpu {cpu:>5.1} %  throttled {:?}",
             start.elapsed().as_millis(),
             s.memory_current.unwrap_or(0) / 1024,
             s.pids_current,
-            s.cpu_usage_usec
+            s.cpu_nr_throttled,
         );
-        std::thread::sleep(Duration::from_millis(100));
+        before = s;
     };
-    let events = cg.memory_events().expect("memory events");
+    while let Ok(Some(event)) = events.next_timeout(Duration::from_millis(200)) {
+        println!("{:>5} ms  event: {event:?}", start.elapsed().as_millis());
+    }
+    let s = cg.stats().expect("stats");
     println!(
         "workload ended: {status}; OOM kills in the group: {}",
-        events.oom_kill
+        s.oom_kills.unwrap_or(0)
     );
     cg.delete().expect("delete cgroup");
 }

@@ -218,7 +218,7 @@ impl Cgroup {
     }
 
     /// The directory holding `controller`'s files.
-    fn dir_of(&self, controller: Controller) -> Result<&Path> {
+    pub(crate) fn dir_of(&self, controller: Controller) -> Result<&Path> {
         match self.hierarchy.placement(controller)? {
             Placement::V2(_) => self.v2_dir(),
             Placement::V1(_) => self.v1_dir(controller),
@@ -373,7 +373,19 @@ impl Cgroup {
         Ok(())
     }
 
-    /// Current usage.
+    /// Current usage: memory, OOM counters, pids, CPU time and throttling,
+    /// block I/O bytes — read from whichever hierarchy holds each
+    /// controller, into one struct on every layout.
+    ///
+    /// ```no_run
+    /// # let cg = palisade_cgroup::Cgroup::open("palisade/demo")?;
+    /// let before = cg.stats()?;
+    /// std::thread::sleep(std::time::Duration::from_secs(1));
+    /// let after = cg.stats()?;
+    /// let pct = palisade_cgroup::Stats::cpu_percent(&before, &after, std::time::Duration::from_secs(1));
+    /// println!("cpu {pct:?} %, memory {:?} bytes", after.memory_current);
+    /// # Ok::<(), palisade_cgroup::Error>(())
+    /// ```
     pub fn stats(&self) -> Result<Stats> {
         let mut s = Stats::default();
         if let Ok(dir) = self.dir_of(Controller::Memory) {
@@ -388,21 +400,82 @@ impl Cgroup {
                 s.memory_peak = read_u64(&dir.join("memory.max_usage_in_bytes"))?;
             }
             if s.memory_current.is_some() {
-                s.oom_kills = Some(self.memory_events()?.oom_kill);
+                let events = self.memory_events()?;
+                s.oom_kills = Some(events.oom_kill);
+                s.memory_events = Some(events);
             }
         }
         if let Ok(dir) = self.dir_of(Controller::Pids) {
             s.pids_current = read_u64(&dir.join("pids.current"))?;
+            s.pids_limit = read_u64(&dir.join("pids.max"))?;
         }
+        self.cpu_stats(&mut s)?;
+        self.io_stats(&mut s)?;
+        Ok(s)
+    }
+
+    fn cpu_stats(&self, s: &mut Stats) -> Result<()> {
+        let read = |path: PathBuf| std::fs::read_to_string(path).ok();
         if let Some(dir) = self.v1_dir(Controller::Cpuacct) {
             s.cpu_usage_usec = read_u64(&dir.join("cpuacct.usage"))?.map(|ns| ns / 1000);
-        } else if let Some(dir) = self.v2_dir() {
-            let path = dir.join("cpu.stat");
-            if let Ok(text) = std::fs::read_to_string(&path) {
-                s.cpu_usage_usec = crate::flat_key(&text, "usage_usec");
+            if let Some(text) = read(dir.join("cpuacct.stat")) {
+                // USER_HZ ticks.
+                // SAFETY: sysconf has no memory effects.
+                let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+                let usec = |k| crate::flat_key(&text, k).map(|t| t * 1_000_000 / hz);
+                s.cpu_user_usec = usec("user");
+                s.cpu_system_usec = usec("system");
             }
         }
-        Ok(s)
+        match self.dir_of(Controller::Cpu) {
+            Ok(dir) if Some(dir) == self.v2_dir() => {}
+            Ok(dir) => {
+                if let Some(text) = read(dir.join("cpu.stat")) {
+                    s.cpu_nr_periods = crate::flat_key(&text, "nr_periods");
+                    s.cpu_nr_throttled = crate::flat_key(&text, "nr_throttled");
+                    s.cpu_throttled_usec =
+                        crate::flat_key(&text, "throttled_time").map(|ns| ns / 1000);
+                }
+            }
+            Err(_) => {}
+        }
+        // cgroup2's cpu.stat always has the usage lines; the throttling
+        // lines appear once the cpu controller is enabled for the group.
+        if let Some(text) = self.v2_dir().and_then(|d| read(d.join("cpu.stat"))) {
+            let k = |key| crate::flat_key(&text, key);
+            if s.cpu_usage_usec.is_none() {
+                s.cpu_usage_usec = k("usage_usec");
+                s.cpu_user_usec = k("user_usec");
+                s.cpu_system_usec = k("system_usec");
+            }
+            if s.cpu_nr_periods.is_none() {
+                s.cpu_nr_periods = k("nr_periods");
+                s.cpu_nr_throttled = k("nr_throttled");
+                s.cpu_throttled_usec = k("throttled_usec");
+            }
+        }
+        Ok(())
+    }
+
+    fn io_stats(&self, s: &mut Stats) -> Result<()> {
+        let Ok(dir) = self.dir_of(Controller::Io) else {
+            return Ok(());
+        };
+        let (file, v2) = if Some(dir) == self.v2_dir() {
+            (dir.join("io.stat"), true)
+        } else {
+            (dir.join("blkio.throttle.io_service_bytes_recursive"), false)
+        };
+        if let Ok(text) = std::fs::read_to_string(&file) {
+            let (r, w) = if v2 {
+                crate::parse_io_stat_bytes(&text)
+            } else {
+                crate::parse_blkio_bytes(&text)
+            };
+            s.io_read_bytes = Some(r);
+            s.io_write_bytes = Some(w);
+        }
+        Ok(())
     }
 
     /// Memory event counters (`memory.events` on v2, `memory.oom_control`
@@ -497,6 +570,35 @@ impl Cgroup {
         Ok(())
     }
 
+    /// Limits how deep the subtree below this group may grow
+    /// (`cgroup.max.depth`; `None` = `max`). cgroup2 only — the tree a
+    /// container with a delegated cgroup may build.
+    ///
+    /// ```no_run
+    /// # let cg = palisade_cgroup::Cgroup::open("palisade/demo")?;
+    /// cg.set_max_depth(Some(2))?;
+    /// cg.set_max_descendants(Some(16))?;
+    /// # Ok::<(), palisade_cgroup::Error>(())
+    /// ```
+    pub fn set_max_depth(&self, depth: Option<u32>) -> Result<()> {
+        self.write_v2_limit("cgroup.max.depth", depth)
+    }
+
+    /// Limits how many groups may exist below this one
+    /// (`cgroup.max.descendants`; `None` = `max`). cgroup2 only.
+    pub fn set_max_descendants(&self, count: Option<u32>) -> Result<()> {
+        self.write_v2_limit("cgroup.max.descendants", count)
+    }
+
+    fn write_v2_limit(&self, file: &'static str, value: Option<u32>) -> Result<()> {
+        let dir = self.v2_dir().ok_or(Error::Unsupported {
+            what: file,
+            version: "v1",
+        })?;
+        let value = value.map_or_else(|| "max".to_owned(), |v| v.to_string());
+        write_file(&dir.join(file), &value)
+    }
+
     /// Kills what runs in it, waits until it is empty, and removes its
     /// directories bottom-up in every hierarchy (children first), plus the
     /// parents this handle created. Retries EBUSY a bounded number of times.
@@ -525,7 +627,7 @@ impl Cgroup {
     /// Does anything run in it or below? One read of `cgroup.events` on
     /// cgroup2 (it tracks every process, even on hybrid hosts); otherwise
     /// the v1 `cgroup.procs` files.
-    fn populated(&self) -> Result<bool> {
+    pub(crate) fn populated(&self) -> Result<bool> {
         if let Some(dir) = self.v2_dir() {
             let events = dir.join("cgroup.events");
             if let Ok(text) = std::fs::read_to_string(&events) {

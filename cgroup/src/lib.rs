@@ -12,6 +12,11 @@
 //! translation (see the table in [`resources`]); [`Cgroup::apply`] writes
 //! only what is set and reports the file and value the kernel refused.
 //!
+//! [`Cgroup::stats`] reads one [`Stats`] on every layout, and
+//! [`Cgroup::events`] blocks until the kernel reports an OOM, an OOM kill,
+//! the group emptying or freezing (inotify on cgroup2 files, an eventfd on
+//! v1 `memory.oom_control`).
+//!
 //! ```no_run
 //! use palisade_cgroup::{Cgroup, Resources};
 //! let cg = Cgroup::create("palisade/box-1")?;
@@ -25,6 +30,7 @@
 
 mod cgroup;
 mod error;
+mod events;
 mod hierarchy;
 mod path;
 pub mod resources;
@@ -32,6 +38,7 @@ mod stats;
 
 pub use cgroup::{Cgroup, PressureKind};
 pub use error::{Error, Result};
+pub use events::{Event, Events};
 pub use hierarchy::{CgroupMount, Controller, Hierarchy, Mode, Placement, parse_mountinfo};
 pub use path::CgroupPath;
 pub use resources::{
@@ -39,5 +46,6 @@ pub use resources::{
     io_weight_v2_to_v1, parse_id_list, shares_to_weight, weight_to_shares,
 };
 pub use stats::{
-    MemoryEvents, Pressure, PressureLine, Stats, flat_key, parse_memory_events, parse_pressure,
+    MemoryEvents, Pressure, PressureLine, Stats, flat_key, parse_blkio_bytes, parse_io_stat_bytes,
+    parse_memory_events, parse_pressure,
 };

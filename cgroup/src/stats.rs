@@ -5,7 +5,9 @@ use std::path::Path;
 
 use crate::{Error, Result};
 
-/// Usage figures of one cgroup, from whichever hierarchy holds each.
+/// Usage figures of one cgroup, from whichever hierarchy holds each: the
+/// same struct on v1, v2 and hybrid hosts. A field is `None` when no mounted
+/// controller reports it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Stats {
@@ -15,10 +17,50 @@ pub struct Stats {
     pub memory_peak: Option<u64>,
     /// Processes killed by the OOM killer in this group.
     pub oom_kills: Option<u64>,
+    /// Every memory event counter (on v1 only `oom`/`oom_kill` are known).
+    pub memory_events: Option<MemoryEvents>,
     /// Tasks in the group.
     pub pids_current: Option<u64>,
+    /// `pids.max`; `u64::MAX` when unlimited.
+    pub pids_limit: Option<u64>,
     /// CPU time used, microseconds.
     pub cpu_usage_usec: Option<u64>,
+    /// CPU time in user mode, microseconds.
+    pub cpu_user_usec: Option<u64>,
+    /// CPU time in kernel mode, microseconds.
+    pub cpu_system_usec: Option<u64>,
+    /// Enforcement periods of the CPU quota that elapsed.
+    pub cpu_nr_periods: Option<u64>,
+    /// Periods in which the group was throttled.
+    pub cpu_nr_throttled: Option<u64>,
+    /// Time spent throttled, microseconds.
+    pub cpu_throttled_usec: Option<u64>,
+    /// Bytes read from block devices (all devices summed).
+    pub io_read_bytes: Option<u64>,
+    /// Bytes written to block devices (all devices summed).
+    pub io_write_bytes: Option<u64>,
+}
+
+impl Stats {
+    /// CPU use between two samples taken `elapsed` apart, in percent of
+    /// **one** CPU (200.0 = two CPUs busy) — the cgroup's own figure, not the
+    /// host's load that `top` inside a container shows. Divide by the CPUs
+    /// of the group's quota to get the share of its limit.
+    ///
+    /// `None` when either sample lacks CPU usage or `elapsed` is zero.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use palisade_cgroup::Stats;
+    /// let before = Stats { cpu_usage_usec: Some(1_000_000), ..Stats::default() };
+    /// let after = Stats { cpu_usage_usec: Some(1_250_000), ..Stats::default() };
+    /// assert_eq!(Stats::cpu_percent(&before, &after, Duration::from_secs(1)), Some(25.0));
+    /// ```
+    pub fn cpu_percent(before: &Stats, after: &Stats, elapsed: std::time::Duration) -> Option<f64> {
+        let used = after.cpu_usage_usec?.checked_sub(before.cpu_usage_usec?)?;
+        let wall = elapsed.as_micros();
+        (wall > 0).then(|| used as f64 * 100.0 / wall as f64)
+    }
 }
 
 /// Counters of `memory.events` (v2) or `memory.oom_control` (v1).
@@ -128,6 +170,52 @@ pub fn parse_memory_events(text: &str) -> MemoryEvents {
         oom: k("oom"),
         oom_kill: k("oom_kill"),
     }
+}
+
+/// Sums the `Read` and `Write` byte lines of a v1
+/// `blkio.throttle.io_service_bytes` file (`8:0 Read 4096`, …, `Total N`).
+///
+/// ```
+/// let text = "8:0 Read 4096\n8:0 Write 512\n8:16 Read 10\nTotal 4618\n";
+/// assert_eq!(palisade_cgroup::parse_blkio_bytes(text), (4106, 512));
+/// ```
+pub fn parse_blkio_bytes(text: &str) -> (u64, u64) {
+    let (mut read, mut write) = (0u64, 0u64);
+    for line in text.lines() {
+        let mut f = line.split_whitespace();
+        let (Some(_dev), Some(op), Some(n)) = (f.next(), f.next(), f.next()) else {
+            continue;
+        };
+        let n: u64 = n.parse().unwrap_or(0);
+        match op {
+            "Read" => read = read.saturating_add(n),
+            "Write" => write = write.saturating_add(n),
+            _ => {}
+        }
+    }
+    (read, write)
+}
+
+/// Sums `rbytes=` and `wbytes=` over the devices of a v2 `io.stat` file.
+///
+/// ```
+/// let text = "8:0 rbytes=4096 wbytes=512 rios=1 wios=1 dbytes=0 dios=0\n8:16 rbytes=10 wbytes=0\n";
+/// assert_eq!(palisade_cgroup::parse_io_stat_bytes(text), (4106, 512));
+/// ```
+pub fn parse_io_stat_bytes(text: &str) -> (u64, u64) {
+    let (mut read, mut write) = (0u64, 0u64);
+    for field in text.split_whitespace() {
+        let Some((k, v)) = field.split_once('=') else {
+            continue;
+        };
+        let n: u64 = v.parse().unwrap_or(0);
+        match k {
+            "rbytes" => read = read.saturating_add(n),
+            "wbytes" => write = write.saturating_add(n),
+            _ => {}
+        }
+    }
+    (read, write)
 }
 
 pub(crate) fn read_u64(path: &Path) -> Result<Option<u64>> {

@@ -6,7 +6,11 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use palisade_cgroup::{Cgroup, Controller, Error, Hierarchy, Mode, Placement, Resources};
+use std::time::{Duration, Instant};
+
+use palisade_cgroup::{
+    Cgroup, Controller, Error, Event, Hierarchy, Mode, Placement, Resources, Stats,
+};
 use palisade_testkit::{require_root, unique_name};
 
 /// Deletes the cgroup even when the test fails.
@@ -214,6 +218,7 @@ fn pids_limit_refuses_forks() {
         .find_map(|l| l.strip_prefix("max ").map(|v| v.parse().unwrap()))
         .unwrap();
     assert!(max_hits >= 1, "pids.events max = {max_hits}");
+    assert_eq!(cg.stats().unwrap().pids_limit, Some(4));
 }
 
 fn cpu_ticks(pid: u32) -> u64 {
@@ -482,6 +487,18 @@ fn cpu_quota_caps_a_busy_loop_and_cpuset_pins_it() {
         used * 100 <= hz * 30,
         "busy loop used {used} ticks of {hz} in 1 s (> 30 %)"
     );
+    // The group's own figures agree: throttled, and at most ~30 % of a CPU.
+    let before = cg.stats().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let after = cg.stats().unwrap();
+    let pct = Stats::cpu_percent(&before, &after, Duration::from_millis(500)).unwrap();
+    assert!(
+        pct <= 30.0,
+        "cgroup reports {pct:.1} % CPU under a 20 % quota"
+    );
+    assert!(after.cpu_nr_throttled.unwrap() > 0, "{after:?}");
+    assert!(after.cpu_throttled_usec.unwrap() > 0, "{after:?}");
+    assert!(after.cpu_user_usec.unwrap() + after.cpu_system_usec.unwrap() > 0);
     cg.kill().unwrap();
     child.wait().unwrap();
 }
@@ -515,4 +532,130 @@ fn devices_deny_blocks_dev_null_on_v1() {
             assert!(matches!(err, Error::Unsupported { .. }), "{err}");
         }
     }
+}
+
+/// Waits for `want` among the events, at most `limit`.
+fn expect_event(
+    events: &mut palisade_cgroup::Events,
+    limit: Duration,
+    want: impl Fn(&Event) -> bool,
+) -> Event {
+    let deadline = Instant::now() + limit;
+    let mut seen = Vec::new();
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match events.next_timeout(left).unwrap() {
+            Some(e) if want(&e) => return e,
+            Some(e) => seen.push(e),
+            None => break,
+        }
+    }
+    panic!("expected event not reported within {limit:?}; saw {seen:?}");
+}
+
+#[test]
+fn events_report_the_oom_kill_within_a_second() {
+    let Some(_root) = require_root("runs a process into a memory limit") else {
+        return;
+    };
+    let cg = Guard::new("oomev");
+    cg.apply(&Resources::new().memory_max(32 << 20).memory_swap(0))
+        .unwrap();
+    let mut events = cg.events().unwrap();
+    let child = spawn_in(&cg, "exec tail /dev/zero");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.signal(), Some(libc::SIGKILL), "{:?}", out);
+    let e = expect_event(&mut events, Duration::from_secs(1), |e| {
+        matches!(e, Event::OomKill { .. })
+    });
+    assert!(matches!(e, Event::OomKill { total } if total >= 1), "{e:?}");
+    let stats = cg.stats().unwrap();
+    assert!(stats.memory_events.unwrap().oom_kill >= 1, "{stats:?}");
+}
+
+#[test]
+fn events_report_populated_frozen_and_the_end_of_the_group() {
+    let Some(_root) = require_root("watches a cgroup") else {
+        return;
+    };
+    let mut guard = Guard::new("events");
+    let mut events = guard.events().unwrap();
+    let mut child = spawn_in(&guard, "exec sleep 30");
+    expect_event(&mut events, Duration::from_secs(2), |e| {
+        *e == Event::Populated(true)
+    });
+    let v2_freezer = guard
+        .v2_dir()
+        .is_some_and(|d| d.join("cgroup.freeze").exists());
+    if v2_freezer {
+        guard.freeze().unwrap();
+        expect_event(&mut events, Duration::from_secs(2), |e| {
+            *e == Event::Frozen(true)
+        });
+        guard.thaw().unwrap();
+        expect_event(&mut events, Duration::from_secs(2), |e| {
+            *e == Event::Frozen(false)
+        });
+    }
+    guard.kill().unwrap();
+    child.wait().unwrap();
+    expect_event(&mut events, Duration::from_secs(2), |e| {
+        *e == Event::Populated(false)
+    });
+    guard.0.take().unwrap().delete().unwrap();
+    assert_eq!(events.next_timeout(Duration::from_secs(2)).unwrap(), None);
+    assert!(events.is_gone(), "the stream did not notice the removal");
+    assert!(events.next().is_none());
+}
+
+#[test]
+fn hugetlb_limit_is_written_where_the_controller_lives() {
+    let Some(_root) = require_root("limits huge pages") else {
+        return;
+    };
+    if Hierarchy::detect()
+        .unwrap()
+        .placement(Controller::Hugetlb)
+        .is_err()
+    {
+        eprintln!("skipped: no hugetlb controller on this kernel");
+        return;
+    }
+    let cg = Guard::new("huge");
+    cg.apply(&Resources::new().hugetlb("2MB", 4 << 20)).unwrap();
+    let file = file_of(
+        &cg,
+        Controller::Hugetlb,
+        "hugetlb.2MB.max",
+        "hugetlb.2MB.limit_in_bytes",
+    );
+    assert_eq!(read(file), (4u64 << 20).to_string());
+    // A page size the kernel lacks names the file it refused.
+    let err = cg
+        .apply(&Resources::new().hugetlb("4MB", 1 << 22))
+        .unwrap_err();
+    assert!(err.to_string().contains("hugetlb.4MB"), "{err}");
+}
+
+#[test]
+fn max_depth_and_descendants_bite_on_cgroup2() {
+    let Some(_root) = require_root("limits a cgroup2 subtree") else {
+        return;
+    };
+    let cg = Guard::new("depth");
+    let Some(dir) = cg.v2_dir().map(Path::to_owned) else {
+        let err = cg.set_max_depth(Some(1)).unwrap_err();
+        assert!(matches!(err, Error::Unsupported { .. }), "{err}");
+        return;
+    };
+    cg.set_max_depth(Some(1)).unwrap();
+    cg.set_max_descendants(Some(1)).unwrap();
+    assert_eq!(read(dir.join("cgroup.max.depth")), "1");
+    assert_eq!(read(dir.join("cgroup.max.descendants")), "1");
+    std::fs::create_dir(dir.join("a")).unwrap();
+    let second = std::fs::create_dir(dir.join("b")).unwrap_err();
+    assert_eq!(second.raw_os_error(), Some(libc::EAGAIN), "descendants");
+    let deep = std::fs::create_dir(dir.join("a/deeper")).unwrap_err();
+    assert_eq!(deep.raw_os_error(), Some(libc::EAGAIN), "depth");
+    cg.set_max_descendants(None).unwrap();
+    assert_eq!(read(dir.join("cgroup.max.descendants")), "max");
 }
