@@ -46,11 +46,13 @@ reference_of() { # group function -> reference function or ""
   fi
   if [[ $fn =~ (^|[/_])(raw|libc)([/_]|$) ]]; then return 0; fi
   for peer in raw ip; do
-    twin=${fn//palisade/$peer}
-    if [[ $twin != "$fn" ]] && grep -qP "^\Q$group\E\t\Q$twin\E\t" <<<"$rows"; then
-      echo "$twin"
-      return
-    fi
+    # palisade/X, or a peer crate's row <peer>/X, against raw/X (ip/X).
+    for twin in "${fn//palisade/$peer}" "$peer/${fn#*/}"; do
+      if [[ $twin != "$fn" ]] && grep -qP "^\Q$group\E\t\Q$twin\E\t" <<<"$rows"; then
+        echo "$twin"
+        return
+      fi
+    done
   done
   local raws
   raws=$(awk -F'\t' -v g="$group" '$1 == g && $2 ~ /(^|[\/_])(raw|libc)([\/_]|$)/ { print $2 }' <<<"$rows")

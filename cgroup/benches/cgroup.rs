@@ -1,37 +1,233 @@
 //! palisade-cgroup beside the raw file operations doing the same work
-//! (`palisade/X` vs `raw/X`). Needs root. Runs on whatever layout the
-//! machine has (hybrid here: memory and pids are v1).
+//! (`palisade/X` vs `raw/X`) and beside the peer crates `cgroups-rs` and
+//! youki's `libcgroups` (`cgroups-rs/X`, `libcgroups/X`). Needs root. Runs on
+//! whatever layout the machine has (hybrid here: memory, pids, cpu are v1).
+//!
+//! `lifecycle` = create + apply(memory 64 MiB, pids 64, cpu 50 ms/100 ms) +
+//! add a process + delete. The process is a sleeping child parked in a group
+//! of the bench's own; moving it back to the park before the delete is the
+//! same raw write for every contender and is not timed (`iter_custom`).
+//!
+//! Each peer is used the way its documentation shows: cgroups-rs with
+//! `set_specified_controllers` (only the three controllers), libcgroups'
+//! v1/v2 manager as youki uses it (it joins every mounted v1 controller).
 
 use std::hint::black_box;
 use std::io::Write;
-use std::path::PathBuf;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use palisade_cgroup::{Cgroup, Controller, Hierarchy, Placement, Resources};
 
-fn write(path: &std::path::Path, value: &str) {
+fn write(path: &Path, value: &str) {
     std::fs::OpenOptions::new()
         .write(true)
         .open(path)
         .and_then(|mut f| f.write_all(value.as_bytes()))
-        .unwrap();
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
 }
 
-/// The directories a raw implementation touches for memory + pids: the
-/// controller's hierarchy for each, plus the cgroup2 tree when mounted.
-fn raw_dirs(h: &Hierarchy, name: &str) -> (Vec<PathBuf>, PathBuf, PathBuf) {
-    let dir_of = |c| match h.placement(c).unwrap() {
-        Placement::V2(root) | Placement::V1(root) => root.join(name),
-    };
-    let (mem, pids) = (dir_of(Controller::Memory), dir_of(Controller::Pids));
-    let mut all = vec![mem.clone(), pids.clone()];
-    if let Some(u) = h.unified() {
-        all.push(u.join(name));
+/// What a hand-written implementation touches for memory + pids + cpu: each
+/// controller's directory plus the cgroup2 tree when mounted (as palisade).
+struct Raw {
+    dirs: Vec<PathBuf>,
+    writes: Vec<(PathBuf, &'static str)>,
+}
+
+impl Raw {
+    fn new(h: &Hierarchy, name: &str) -> Raw {
+        let dir_of = |c| match h.placement(c).unwrap() {
+            Placement::V2(root) | Placement::V1(root) => root.join(name),
+        };
+        let v2 = |c| matches!(h.placement(c), Ok(Placement::V2(_)));
+        let (mem, pids, cpu) = (
+            dir_of(Controller::Memory),
+            dir_of(Controller::Pids),
+            dir_of(Controller::Cpu),
+        );
+        let mut writes = vec![
+            (
+                mem.join(if v2(Controller::Memory) {
+                    "memory.max"
+                } else {
+                    "memory.limit_in_bytes"
+                }),
+                "67108864",
+            ),
+            (pids.join("pids.max"), "64"),
+        ];
+        if v2(Controller::Cpu) {
+            writes.push((cpu.join("cpu.max"), "50000 100000"));
+        } else {
+            writes.push((cpu.join("cpu.cfs_period_us"), "100000"));
+            writes.push((cpu.join("cpu.cfs_quota_us"), "50000"));
+        }
+        let mut dirs = vec![mem, pids, cpu];
+        dirs.sort();
+        dirs.dedup();
+        if let Some(u) = h.unified() {
+            dirs.push(u.join(name));
+        }
+        Raw { dirs, writes }
     }
-    all.sort();
-    all.dedup();
-    (all, mem, pids)
+
+    /// On cgroup2 the controllers must be enabled for the new group first.
+    fn enable_v2(h: &Hierarchy) {
+        if let Some(u) = h.unified() {
+            for c in ["memory", "pids", "cpu"] {
+                if h.v2_controllers().iter().any(|x| x.v2_name() == Some(c)) {
+                    let _ = std::fs::OpenOptions::new()
+                        .write(true)
+                        .open(u.join("cgroup.subtree_control"))
+                        .and_then(|mut f| f.write_all(format!("+{c}").as_bytes()));
+                }
+            }
+        }
+    }
+
+    fn create_apply_add(&self, pid: &str) {
+        for d in &self.dirs {
+            std::fs::create_dir(d).unwrap();
+        }
+        for (file, value) in &self.writes {
+            write(file, value);
+        }
+        for d in &self.dirs {
+            write(&d.join("cgroup.procs"), pid);
+        }
+    }
+
+    fn delete(&self) {
+        for d in &self.dirs {
+            std::fs::remove_dir(d).unwrap();
+        }
+    }
+
+    /// The files palisade's `stats()` reads on this layout, read raw.
+    fn stats_files(cg: &Cgroup) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        for d in cg.dirs_iter() {
+            for f in [
+                "memory.usage_in_bytes",
+                "memory.max_usage_in_bytes",
+                "memory.oom_control",
+                "memory.current",
+                "memory.peak",
+                "memory.events",
+                "pids.current",
+                "pids.max",
+                "cpuacct.usage",
+                "cpuacct.stat",
+                "cpu.stat",
+                "io.stat",
+                "blkio.throttle.io_service_bytes_recursive",
+            ] {
+                let p = d.join(f);
+                if p.exists() {
+                    files.push(p);
+                }
+            }
+        }
+        files
+    }
+}
+
+/// A sleeping child and a group of our own that holds it between rounds.
+struct Park {
+    group: Option<Cgroup>,
+    child: Child,
+}
+
+impl Park {
+    fn new(h: &Hierarchy, name: &str) -> Park {
+        let group = Cgroup::create_in(h.clone(), name).unwrap();
+        let child = Command::new("sleep").arg("1000").spawn().unwrap();
+        group.add_process(child.id() as i32).unwrap();
+        Park {
+            group: Some(group),
+            child,
+        }
+    }
+    fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+    fn take_back(&self) {
+        self.group
+            .as_ref()
+            .unwrap()
+            .add_process(self.pid())
+            .unwrap();
+    }
+}
+
+impl Drop for Park {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(g) = self.group.take() {
+            let _ = g.delete();
+        }
+    }
+}
+
+/// Times `setup` (create/apply/add) and `teardown` (delete), not the
+/// untimed move back to the park between them.
+fn lifecycle<F: FnOnce()>(iters: u64, park: &Park, mut setup: impl FnMut() -> F) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let t = Instant::now();
+        let teardown = setup();
+        total += t.elapsed();
+        park.take_back();
+        let t = Instant::now();
+        teardown();
+        total += t.elapsed();
+    }
+    total
+}
+
+fn libcgroups_resources() -> oci_spec::runtime::LinuxResources {
+    use oci_spec::runtime::{
+        LinuxCpuBuilder, LinuxMemoryBuilder, LinuxPidsBuilder, LinuxResourcesBuilder,
+    };
+    LinuxResourcesBuilder::default()
+        .memory(
+            LinuxMemoryBuilder::default()
+                .limit(64i64 << 20)
+                .build()
+                .unwrap(),
+        )
+        .pids(LinuxPidsBuilder::default().limit(64).build().unwrap())
+        .cpu(
+            LinuxCpuBuilder::default()
+                .quota(50_000i64)
+                .period(100_000u64)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap()
+}
+
+fn cgroups_rs_build(name: &str) -> cgroups_rs::fs::Cgroup {
+    use cgroups_rs::fs::MaxValue;
+    use cgroups_rs::fs::cgroup_builder::CgroupBuilder;
+    CgroupBuilder::new(name)
+        .set_specified_controllers(vec!["memory".into(), "pids".into(), "cpu".into()])
+        .memory()
+        .memory_hard_limit(64 << 20)
+        .done()
+        .pid()
+        .maximum_number_of_processes(MaxValue::Value(64))
+        .done()
+        .cpu()
+        .period(100_000)
+        .quota(50_000)
+        .done()
+        .build(cgroups_rs::fs::hierarchies::auto())
+        .unwrap()
 }
 
 fn bench(c: &mut Criterion) {
@@ -41,45 +237,129 @@ fn bench(c: &mut Criterion) {
         return;
     }
     let h = Hierarchy::detect().unwrap();
-    let name = format!("palisade-bench-cg-{}", std::process::id());
-    let resources = Resources::new().memory_max(64 << 20).pids_max(64);
-    let mem_file = match h.placement(Controller::Memory).unwrap() {
-        Placement::V2(_) => "memory.max",
-        Placement::V1(_) => "memory.limit_in_bytes",
-    };
+    let me = std::process::id();
+    let name = format!("palisade-bench-cg-{me}");
+    let park = Park::new(&h, &format!("palisade-bench-park-{me}"));
+    let pid = park.pid();
+    let pid_text = pid.to_string();
+    let resources = Resources::new()
+        .memory_max(64 << 20)
+        .pids_max(64)
+        .cpu_max(50_000, 100_000);
+
     let mut g = c.benchmark_group("cgroup");
-    g.bench_function("palisade/create_apply_delete", |b| {
-        b.iter(|| {
-            let cg = Cgroup::create_for_in(h.clone(), black_box(&name), &resources).unwrap();
-            cg.apply(&resources).unwrap();
-            cg.delete().unwrap();
+    g.bench_function("palisade/lifecycle", |b| {
+        b.iter_custom(|iters| {
+            lifecycle(iters, &park, || {
+                let cg = Cgroup::create_for_in(h.clone(), black_box(&name), &resources).unwrap();
+                cg.apply(&resources).unwrap();
+                cg.add_process(pid).unwrap();
+                move || cg.delete().unwrap()
+            })
         })
     });
-    let (dirs, mem, pids) = raw_dirs(&h, &name);
-    g.bench_function("raw/create_apply_delete", |b| {
-        b.iter(|| {
-            for d in &dirs {
-                std::fs::create_dir(d).unwrap();
-            }
-            write(&mem.join(mem_file), "67108864");
-            write(&pids.join("pids.max"), "64");
-            for d in &dirs {
-                std::fs::remove_dir(d).unwrap();
-            }
+    // Like for like with cgroups-rs, which knows only the v1 hierarchies
+    // on a hybrid host: palisade on the same three directories.
+    if h.mode() == palisade_cgroup::Mode::Hybrid {
+        let v1 = h.legacy_only();
+        g.bench_function("palisade/lifecycle_v1_only", |b| {
+            b.iter_custom(|iters| {
+                lifecycle(iters, &park, || {
+                    let cg =
+                        Cgroup::create_for_in(v1.clone(), black_box(&name), &resources).unwrap();
+                    cg.apply(&resources).unwrap();
+                    cg.add_process(pid).unwrap();
+                    move || cg.delete().unwrap()
+                })
+            })
+        });
+    }
+    let raw = Raw::new(&h, &name);
+    Raw::enable_v2(&h);
+    g.bench_function("raw/lifecycle", |b| {
+        b.iter_custom(|iters| {
+            lifecycle(iters, &park, || {
+                raw.create_apply_add(black_box(&pid_text));
+                || raw.delete()
+            })
         })
     });
+    g.bench_function("cgroups-rs/lifecycle", |b| {
+        b.iter_custom(|iters| {
+            lifecycle(iters, &park, || {
+                let cg = cgroups_rs_build(black_box(&name));
+                cg.add_task_by_tgid(cgroups_rs::CgroupPid::from(pid as u64))
+                    .unwrap();
+                move || cg.delete().unwrap()
+            })
+        })
+    });
+    let oci = libcgroups_resources();
+    g.bench_function("libcgroups/lifecycle", |b| {
+        use libcgroups::common::{CgroupManager, ControllerOpt};
+        b.iter_custom(|iters| {
+            lifecycle(iters, &park, || {
+                let m = libcgroups::v1::manager::Manager::new(Path::new(black_box(&name))).unwrap();
+                m.add_task(nix029::unistd::Pid::from_raw(pid)).unwrap();
+                m.apply(&ControllerOpt {
+                    resources: &oci,
+                    disable_oom_killer: false,
+                    oom_score_adj: None,
+                    freezer_state: None,
+                })
+                .unwrap();
+                move || m.remove().unwrap()
+            })
+        })
+    });
+
+    // Reading usage of a populated group, present in every hierarchy (as
+    // libcgroups expects for its stats).
     let cg = Cgroup::create_in(h.clone(), &name).unwrap();
+    cg.apply(&resources).unwrap();
+    cg.add_process(pid).unwrap();
     g.bench_function("palisade/apply_memory_max", |b| {
         let r = Resources::new().memory_max(64 << 20);
         b.iter(|| cg.apply(black_box(&r)).unwrap())
     });
     g.bench_function("raw/apply_memory_max", |b| {
-        b.iter(|| write(&mem.join(mem_file), black_box("67108864")))
+        let (file, value) = &raw.writes[0];
+        b.iter(|| write(file, black_box(value)))
     });
     g.bench_function("palisade/stats", |b| {
         b.iter(|| black_box(cg.stats().unwrap()))
     });
+    let files = Raw::stats_files(&cg);
+    g.bench_function("raw/stats", |b| {
+        b.iter(|| {
+            for f in &files {
+                black_box(std::fs::read_to_string(f).unwrap());
+            }
+        })
+    });
+    let peer = cgroups_rs::fs::Cgroup::load(cgroups_rs::fs::hierarchies::auto(), name.as_str());
+    g.bench_function("cgroups-rs/stats", |b| {
+        use cgroups_rs::fs::{
+            cpuacct::CpuAcctController, memory::MemController, pid::PidController,
+        };
+        b.iter(|| {
+            let mem: &MemController = peer.controller_of().unwrap();
+            let pids: &PidController = peer.controller_of().unwrap();
+            let cpu: Option<&CpuAcctController> = peer.controller_of();
+            black_box((
+                mem.memory_stat(),
+                pids.get_pid_current().ok(),
+                cpu.map(|c| c.cpuacct()),
+            ));
+        })
+    });
+    g.bench_function("libcgroups/stats", |b| {
+        use libcgroups::common::CgroupManager;
+        let m = libcgroups::v1::manager::Manager::new(Path::new(&name)).unwrap();
+        b.iter(|| black_box(m.stats().unwrap()))
+    });
     g.finish();
+    park.take_back();
     cg.delete().unwrap();
 }
 

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use memchr::{memchr, memmem};
 
@@ -215,8 +215,14 @@ fn unescape_octal(s: &str) -> PathBuf {
 /// }
 /// # Ok::<(), palisade_cgroup::Error>(())
 /// ```
+///
+/// Cloning is a reference-count bump: every [`Cgroup`](crate::Cgroup) keeps
+/// the layout it was made on without copying the mount table.
 #[derive(Debug, Clone)]
-pub struct Hierarchy {
+pub struct Hierarchy(Arc<Layout>);
+
+#[derive(Debug)]
+struct Layout {
     mode: Mode,
     unified: Option<PathBuf>,
     v1: Vec<(Controller, PathBuf)>,
@@ -261,12 +267,12 @@ impl Hierarchy {
             (None, false) => Mode::Legacy,
             (None, true) => return Err(Error::NotMounted),
         };
-        Ok(Hierarchy {
+        Ok(Hierarchy(Arc::new(Layout {
             mode,
             unified,
             v1,
             v2_controllers,
-        })
+        })))
     }
 
     /// [`detect`](Hierarchy::detect) once per process.
@@ -279,19 +285,40 @@ impl Hierarchy {
         Ok(CACHE.get_or_init(|| h))
     }
 
+    /// The same layout with the cgroup2 tree left out: a hybrid host seen
+    /// as pure v1, as runc and most libraries see it. Groups made on it lose
+    /// what only cgroup2 gives on hybrid hosts (`CLONE_INTO_CGROUP`,
+    /// `cgroup.kill`, populated events) and save one migration per process.
+    /// On a unified host it is an empty layout: every controller is missing.
+    ///
+    /// ```no_run
+    /// let v1 = palisade_cgroup::Hierarchy::detect()?.legacy_only();
+    /// assert!(v1.unified().is_none());
+    /// # Ok::<(), palisade_cgroup::Error>(())
+    /// ```
+    pub fn legacy_only(&self) -> Hierarchy {
+        Hierarchy(Arc::new(Layout {
+            mode: Mode::Legacy,
+            unified: None,
+            v1: self.0.v1.clone(),
+            v2_controllers: Vec::new(),
+        }))
+    }
+
     /// Unified, legacy or hybrid.
     pub fn mode(&self) -> Mode {
-        self.mode
+        self.0.mode
     }
 
     /// The cgroup2 mount point, if any.
     pub fn unified(&self) -> Option<&Path> {
-        self.unified.as_deref()
+        self.0.unified.as_deref()
     }
 
     /// The v1 mount point of `controller`.
     pub fn v1_mount(&self, controller: Controller) -> Result<&Path> {
-        self.v1
+        self.0
+            .v1
             .iter()
             .find(|(c, _)| *c == controller)
             .map(|(_, p)| p.as_path())
@@ -302,19 +329,19 @@ impl Hierarchy {
 
     /// Every mounted v1 controller and its mount point.
     pub fn v1_mounts(&self) -> &[(Controller, PathBuf)] {
-        &self.v1
+        &self.0.v1
     }
 
     /// Controllers available in the cgroup2 root.
     pub fn v2_controllers(&self) -> &[Controller] {
-        &self.v2_controllers
+        &self.0.v2_controllers
     }
 
     /// Where `controller` lives: v2 when the cgroup2 root offers it, else
     /// its v1 mount; `ControllerMissing` when neither.
     pub fn placement(&self, controller: Controller) -> Result<Placement<'_>> {
-        if self.v2_controllers.contains(&controller) {
-            if let Some(root) = &self.unified {
+        if self.0.v2_controllers.contains(&controller) {
+            if let Some(root) = &self.0.unified {
                 return Ok(Placement::V2(root));
             }
         }
