@@ -359,3 +359,93 @@ fn ipvlan_connects_two_namespaces() {
         &[&ns2.arg(), "ping", "-c", "1", "-W", "3", "10.236.0.1"],
     );
 }
+
+/// Addresses `eth0` in `ns` and brings it (and `lo`) up.
+fn address_eth0(ns: &NetNs, cidr: &str) {
+    let mut inside = Netlink::in_namespace(&ns.file).unwrap();
+    inside.loopback_up().unwrap();
+    inside
+        .add_address_with("eth0", cidr.parse().unwrap(), true)
+        .unwrap();
+    inside.set_up("eth0").unwrap();
+}
+
+fn ping_from(ns: &NetNs, to: &str) {
+    run("nsenter", &[&ns.arg(), "ping", "-c", "1", "-W", "3", to]);
+}
+
+/// Two network namespaces, each with a macvlan `eth0` (bridge mode) born
+/// inside it on one host parent, reach each other.
+#[test]
+fn macvlans_born_in_two_namespaces_reach_each_other() {
+    let Some(_root) = require_root("creates links and namespaces") else {
+        return;
+    };
+    let (pa, pb) = (ifname("mpa"), ifname("mpb"));
+    let _g = DelLink(pa.clone());
+    let mut nl = Netlink::new().unwrap();
+    nl.add_link(&Veth::new(&pa, &pb).into()).unwrap();
+    // A parent without carrier would take its macvlans down.
+    nl.set_up(&pa).unwrap();
+    nl.set_up(&pb).unwrap();
+    let (ns1, ns2) = (NetNs::new(), NetNs::new());
+    for (i, ns) in [&ns1, &ns2].into_iter().enumerate() {
+        let spec = LinkSpec::Macvlan {
+            name: "eth0".into(),
+            parent: pa.clone(),
+            mode: MacvlanMode::Bridge,
+        };
+        nl.add_link_in(&spec, ns.file.as_fd()).unwrap();
+        address_eth0(ns, &format!("10.237.0.{}/24", i + 1));
+    }
+    // Born inside: never visible on the host, parent is the host's link.
+    assert!(host_link("eth0").is_none_or(|l| l["linkinfo"]["info_kind"] != "macvlan"));
+    let link = ns1.ip_json(&["-d", "link", "show", "eth0"]);
+    assert_eq!(link[0]["linkinfo"]["info_kind"], "macvlan", "{link}");
+    assert_eq!(link[0]["linkinfo"]["info_data"]["mode"], "bridge", "{link}");
+    ping_from(&ns1, "10.237.0.2");
+    ping_from(&ns2, "10.237.0.1");
+    // A name already taken inside the namespace is the kernel's EEXIST.
+    let again = nl.add_link_in(
+        &LinkSpec::Macvlan {
+            name: "eth0".into(),
+            parent: pa.clone(),
+            mode: MacvlanMode::Bridge,
+        },
+        ns1.file.as_fd(),
+    );
+    assert_eq!(again.unwrap_err().errno(), Some(nix::errno::Errno::EEXIST));
+}
+
+/// Two network namespaces whose veth peers are ports of one host bridge
+/// reach each other through it.
+#[test]
+fn two_namespaces_joined_by_a_bridge_reach_each_other() {
+    let Some(root) = require_root("creates links and namespaces") else {
+        return;
+    };
+    let (_root, ()) = root.assert_no_leaks(|| {
+        let br = ifname("pbr");
+        let _g = DelLink(br.clone());
+        let mut nl = Netlink::new().unwrap();
+        nl.add_link(&LinkSpec::Bridge { name: br.clone() }).unwrap();
+        nl.set_up(&br).unwrap();
+        let (ns1, ns2) = (NetNs::new(), NetNs::new());
+        let mut ports = Vec::new();
+        for (i, ns) in [&ns1, &ns2].into_iter().enumerate() {
+            let port = ifname(&format!("bp{i}"));
+            ports.push(DelLink(port.clone()));
+            nl.add_link(&Veth::new(&port, "eth0").peer_netns(ns.file.as_fd()).into())
+                .unwrap();
+            nl.set_master(&port, &br).unwrap();
+            nl.set_up(&port).unwrap();
+            assert_eq!(host_link(&port).unwrap()["master"], br.as_str());
+            address_eth0(ns, &format!("10.238.0.{}/24", i + 1));
+        }
+        ping_from(&ns1, "10.238.0.2");
+        ping_from(&ns2, "10.238.0.1");
+        drop((ns1, ns2));
+        drop(ports);
+        nl.delete_link(&br).unwrap();
+    });
+}
