@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --example run -- [--rootfs DIR | --lower DIR... --upper DIR --work DIR]
-//!     [--memory 64M] [--pids N] [--cpus 0.5] [--net none|host|veth] [--ip 10.88.0.2/24]
+//!     [--memory 64M] [--pids N] [--cpus 0.5] [--net none|host|veth|macvlan:PARENT] [--ip 10.88.0.2/24]
 //!     [--hostname H] [--cap-add CAP] [--cap-drop CAP] [--user UID:GID] [--userns]
 //!     [--init] [--keep-env] [-- CMD [ARGS...]]
 //! ```
@@ -16,7 +16,7 @@ use palisade::{CapSet, Container, IdMaps, Network, Resources};
 
 fn usage(msg: &str) -> ExitCode {
     eprintln!(
-        "run: {msg}\nusage: run [--rootfs DIR | --lower DIR... --upper DIR --work DIR] [--memory SIZE] [--pids N] [--cpus F] [--net none|host|veth] [--ip CIDR] [--hostname H] [--cap-add CAP] [--cap-drop CAP] [--user UID:GID] [--userns] [--init] [-- CMD ARGS...]"
+        "run: {msg}\nusage: run [--rootfs DIR | --lower DIR... --upper DIR --work DIR] [--memory SIZE] [--pids N] [--cpus F] [--net none|host|veth|macvlan:PARENT] [--ip CIDR] [--hostname H] [--cap-add CAP] [--cap-drop CAP] [--user UID:GID] [--userns] [--init] [-- CMD ARGS...]"
     );
     ExitCode::from(125)
 }
@@ -153,7 +153,16 @@ fn main() -> ExitCode {
                     .gateway("10.88.0.1"),
             )
         }
-        other => return usage(&format!("unknown network {other:?}")),
+        other => match other.strip_prefix("macvlan:") {
+            Some(parent) => {
+                let mut m = Network::macvlan(parent);
+                if let Some(addr) = &ip {
+                    m = m.address(addr);
+                }
+                container.network(m)
+            }
+            None => return usage(&format!("unknown network {other:?}")),
+        },
     };
     if let Some((u, g)) = user {
         container = container.user(u, g);

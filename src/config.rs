@@ -4,10 +4,16 @@ use std::path::PathBuf;
 
 use palisade_caps::CapSet;
 use palisade_cgroup::Resources;
+use palisade_netlink::MacvlanMode;
 use palisade_ns::{IdMaps, Namespace, NsKind, NsKinds, TimeOffsets};
 
 /// Where the container's `/` comes from.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(rename_all = "lowercase", deny_unknown_fields)
+)]
 pub enum Rootfs {
     /// A directory on the host (bound, then `pivot_root`ed into).
     Dir(PathBuf),
@@ -25,6 +31,11 @@ pub enum Rootfs {
 
 /// An extra mount inside the container.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(rename_all = "lowercase", deny_unknown_fields)
+)]
 pub enum Mount {
     /// Bind a host path at `target` (read-only if `readonly`).
     Bind {
@@ -33,6 +44,7 @@ pub enum Mount {
         /// Path inside the container.
         target: PathBuf,
         /// Remount read-only.
+        #[cfg_attr(feature = "serde", serde(default))]
         readonly: bool,
     },
     /// A tmpfs of `size_bytes` at `target`.
@@ -55,12 +67,51 @@ pub enum Network {
     Join(Namespace),
     /// A new network namespace wired to the host by a veth pair.
     Veth(Veth),
+    /// A new network namespace whose interface is a macvlan of a host
+    /// interface, born inside it with its final name.
+    Macvlan(Macvlan),
+}
+
+/// A macvlan of the host interface `parent`, created directly inside the
+/// container's network namespace as `name` (default `eth0`): the container
+/// gets its own MAC address on the parent's network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Macvlan {
+    /// The host interface it hangs off.
+    pub parent: String,
+    /// Name inside the container (≤ 15 bytes).
+    #[cfg_attr(feature = "serde", serde(default = "default_ifname"))]
+    pub name: String,
+    /// Bridge (default), private, vepa or passthru.
+    #[cfg_attr(feature = "serde", serde(default = "default_macvlan_mode"))]
+    pub mode: MacvlanMode,
+    /// Container address with prefix, e.g. `192.168.1.50/24`.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub address: Option<String>,
+    /// Default gateway inside the container.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub gateway: Option<String>,
+    /// MTU (at most the parent's).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub mtu: Option<u32>,
+}
+
+#[cfg(feature = "serde")]
+fn default_ifname() -> String {
+    "eth0".to_owned()
+}
+
+#[cfg(feature = "serde")]
+fn default_macvlan_mode() -> MacvlanMode {
+    MacvlanMode::Bridge
 }
 
 /// A veth pair: `host` end stays on the host (optionally addressed, or
 /// enslaved to a bridge), `peer` is born inside the container with its
 /// final name, address and default route.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Veth {
     /// Host-side interface name (≤ 15 bytes).
     pub host: String,
@@ -94,6 +145,59 @@ impl Network {
             bridge: None,
             mtu: None,
         }
+    }
+}
+
+impl Network {
+    /// A macvlan `eth0` on the host interface `parent`, bridge mode.
+    ///
+    /// ```
+    /// let n = palisade::Network::macvlan("eth1").address("192.168.1.50/24").gateway("192.168.1.1");
+    /// assert_eq!(n.name, "eth0");
+    /// ```
+    pub fn macvlan(parent: &str) -> Macvlan {
+        Macvlan {
+            parent: parent.to_owned(),
+            name: "eth0".to_owned(),
+            mode: MacvlanMode::Bridge,
+            address: None,
+            gateway: None,
+            mtu: None,
+        }
+    }
+}
+
+impl Macvlan {
+    /// Name inside the container.
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = name.to_owned();
+        self
+    }
+    /// Macvlan mode.
+    pub fn mode(mut self, mode: MacvlanMode) -> Self {
+        self.mode = mode;
+        self
+    }
+    /// Container address with prefix.
+    pub fn address(mut self, cidr: &str) -> Self {
+        self.address = Some(cidr.to_owned());
+        self
+    }
+    /// Default gateway inside the container.
+    pub fn gateway(mut self, ip: &str) -> Self {
+        self.gateway = Some(ip.to_owned());
+        self
+    }
+    /// MTU.
+    pub fn mtu(mut self, mtu: u32) -> Self {
+        self.mtu = Some(mtu);
+        self
+    }
+}
+
+impl From<Macvlan> for Network {
+    fn from(m: Macvlan) -> Network {
+        Network::Macvlan(m)
     }
 }
 
@@ -204,6 +308,7 @@ pub struct Container {
     pub(crate) cwd: String,
     pub(crate) namespaces: NsKinds,
     pub(crate) joins: Vec<Namespace>,
+    pub(crate) join_pids: Vec<(i32, NsKinds)>,
     pub(crate) hostname: Option<String>,
     pub(crate) domainname: Option<String>,
     pub(crate) rootfs: Option<Rootfs>,
@@ -252,6 +357,7 @@ impl Container {
                 | NsKinds::NET
                 | NsKinds::CGROUP,
             joins: Vec::new(),
+            join_pids: Vec::new(),
             hostname: None,
             domainname: None,
             rootfs: None,
@@ -315,9 +421,34 @@ impl Container {
     }
 
     /// Join an existing namespace instead of creating one of its kind.
+    /// Joining a network namespace replaces the [`network`](Self::network).
     pub fn join(mut self, ns: Namespace) -> Self {
         self.namespaces.remove(ns.kind().into());
+        if ns.kind() == NsKind::Net {
+            self.network = Network::Host;
+        }
         self.joins.push(ns);
+        self
+    }
+
+    /// Join the `kinds` namespaces of the running process `pid` (another
+    /// container, say) — what `docker run --net=container:X --pid=…`
+    /// does. They are opened when [`spawn`](Self::spawn) runs; a process
+    /// that is gone by then fails the `JoinNamespace` step.
+    ///
+    /// ```no_run
+    /// use palisade::{Container, NsKinds};
+    /// # let first_pid = 1;
+    /// // A sidecar in the first container's network and uts namespaces.
+    /// let sidecar = Container::new("/bin/sh").rootfs("/srv/busybox")
+    ///     .join_pid(first_pid, NsKinds::NET | NsKinds::UTS);
+    /// ```
+    pub fn join_pid(mut self, pid: i32, kinds: NsKinds) -> Self {
+        self.namespaces.remove(kinds);
+        if kinds.contains(NsKinds::NET) {
+            self.network = Network::Host;
+        }
+        self.join_pids.push((pid, kinds));
         self
     }
 
@@ -408,7 +539,9 @@ impl Container {
         self.network = network.into();
         match self.network {
             Network::Host | Network::Join(_) => self.namespaces.remove(NsKinds::NET),
-            Network::None | Network::Veth(_) => self.namespaces.insert(NsKinds::NET),
+            Network::None | Network::Veth(_) | Network::Macvlan(_) => {
+                self.namespaces.insert(NsKinds::NET)
+            }
         }
         self
     }

@@ -39,14 +39,18 @@ mod net;
 mod plan;
 mod rootfs;
 mod spawn;
+mod spec;
 
 pub use cleanup::{CleanupReport, cleanup_stale};
 pub use config::{
-    Container, DOCKER_MASKED_PATHS, DOCKER_READONLY_PATHS, Mount, Network, Rlimit, Rootfs, Stdio,
-    Veth,
+    Container, DOCKER_MASKED_PATHS, DOCKER_READONLY_PATHS, Macvlan, Mount, Network, Rlimit, Rootfs,
+    Stdio, Veth,
 };
 pub use error::{Error, SpawnError, Step};
 pub use spawn::Child;
+pub use spec::{
+    CgroupConfig, ContainerConfig, JoinConfig, NetworkConfig, RlimitConfig, rlimit_by_name,
+};
 
 pub use palisade_caps::{self as caps, CapSet, Capability};
 pub use palisade_cgroup::{self as cgroup, Resources};

@@ -1,5 +1,6 @@
 //! The host side of a container's network: a veth pair whose peer is born
-//! in the container's network namespace with its final name.
+//! in the container's network namespace with its final name, or a macvlan
+//! born there on a host parent.
 
 use std::net::IpAddr;
 use std::os::fd::AsFd;
@@ -7,7 +8,7 @@ use std::os::fd::AsFd;
 use palisade_netlink::{Error as NlError, IpCidr, Netlink, Route, check_ifname};
 use palisade_ns::{NsKind, PidFd};
 
-use crate::config::Veth;
+use crate::config::{Macvlan, Veth};
 use crate::{SpawnError, Step};
 
 /// Checks a veth description before anything is created.
@@ -27,6 +28,73 @@ pub(crate) fn validate(v: &Veth) -> Result<(), SpawnError> {
         return Err(SpawnError::invalid(
             "the host end is either a bridge port or addressed, not both",
         ));
+    }
+    Ok(())
+}
+
+/// Checks a macvlan description before anything is created.
+pub(crate) fn validate_macvlan(m: &Macvlan) -> Result<(), SpawnError> {
+    for name in [&m.parent, &m.name] {
+        check_ifname(name).map_err(|e| SpawnError::from_lib(Step::Validate, e, None))?;
+    }
+    if let Some(cidr) = &m.address {
+        cidr.parse::<IpCidr>()
+            .map_err(|e| SpawnError::from_lib(Step::Validate, e, None))?;
+    }
+    if let Some(gw) = &m.gateway {
+        gw.parse::<IpAddr>()
+            .map_err(|_| SpawnError::invalid(format!("invalid gateway {gw:?}")))?;
+    }
+    Ok(())
+}
+
+/// Creates the macvlan inside the child's netns (nothing on the host to
+/// undo: it goes with the namespace), then addresses and routes it there.
+pub(crate) fn wire_macvlan(m: &Macvlan, child: &PidFd) -> Result<(), SpawnError> {
+    let netns = child
+        .namespace(NsKind::Net)
+        .map_err(|e| SpawnError::from_lib(Step::Network, e, None))?;
+    let spec = palisade_netlink::LinkSpec::Macvlan {
+        name: m.name.clone(),
+        parent: m.parent.clone(),
+        mode: m.mode,
+    };
+    Netlink::new()
+        .and_then(|mut nl| nl.add_link_in(&spec, netns.as_fd()))
+        .map_err(net_err)?;
+    let mut inside = Netlink::in_namespace(&netns).map_err(net_err)?;
+    configure_inside(
+        &mut inside,
+        &m.name,
+        m.address.as_deref(),
+        m.gateway.as_deref(),
+        m.mtu,
+    )
+    .map_err(net_err)
+}
+
+/// Address, MTU, up and default route of the container's interface, from
+/// a socket in its network namespace.
+fn configure_inside(
+    inside: &mut Netlink,
+    name: &str,
+    address: Option<&str>,
+    gateway: Option<&str>,
+    mtu: Option<u32>,
+) -> Result<(), NlError> {
+    if let Some(mtu) = mtu {
+        inside.set_mtu(name, mtu)?;
+    }
+    if let Some(cidr) = address {
+        inside.add_address_with(name, cidr.parse()?, true)?;
+    }
+    inside.set_up(name)?;
+    if let Some(gw) = gateway {
+        let gw: IpAddr = gw.parse().map_err(|_| NlError::Invalid {
+            what: "gateway",
+            value: gw.to_owned(),
+        })?;
+        inside.add_route(&Route::default_via(gw).dev(name))?;
     }
     Ok(())
 }
@@ -67,18 +135,14 @@ impl HostNetwork {
             }
             nl.set_up(&v.host)?;
             let mut inside = Netlink::in_namespace(&netns)?;
-            if let Some(cidr) = &v.address {
-                inside.add_address_with(&v.peer, cidr.parse()?, true)?;
-            }
-            inside.set_up(&v.peer)?;
-            if let Some(gw) = &v.gateway {
-                let gw: IpAddr = gw.parse().map_err(|_| NlError::Invalid {
-                    what: "gateway",
-                    value: gw.clone(),
-                })?;
-                inside.add_route(&Route::default_via(gw).dev(&v.peer))?;
-            }
-            Ok(())
+            // The MTU came with the pair.
+            configure_inside(
+                &mut inside,
+                &v.peer,
+                v.address.as_deref(),
+                v.gateway.as_deref(),
+                None,
+            )
         };
         if let Err(e) = configure() {
             let _ = wired.remove();

@@ -110,9 +110,13 @@ impl Container {
                 "sysctls are only namespaced with a new net or ipc namespace",
             ));
         }
-        if matches!(self.network, Network::Veth(_) | Network::None) && !self.has_new(NsKind::Net) {
+        if matches!(
+            self.network,
+            Network::Veth(_) | Network::Macvlan(_) | Network::None
+        ) && !self.has_new(NsKind::Net)
+        {
             return Err(SpawnError::invalid(
-                "network none/veth needs a new net namespace",
+                "network none/veth/macvlan needs a new net namespace",
             ));
         }
         if matches!(self.network, Network::Host) && self.has_new(NsKind::Net) {
@@ -120,8 +124,10 @@ impl Container {
                 "network host contradicts a new net namespace (remove NET from namespaces)",
             ));
         }
-        if let Network::Veth(v) = &self.network {
-            crate::net::validate(v)?;
+        match &self.network {
+            Network::Veth(v) => crate::net::validate(v)?,
+            Network::Macvlan(m) => crate::net::validate_macvlan(m)?,
+            _ => {}
         }
         if self.id_maps.is_none() && self.has_new(NsKind::User) {
             return Err(SpawnError::invalid("a new user namespace needs id maps"));
@@ -134,6 +140,19 @@ impl Container {
     pub fn spawn(mut self) -> Result<Child, SpawnError> {
         if matches!(self.network, Network::Join(_)) {
             if let Network::Join(ns) = std::mem::replace(&mut self.network, Network::Host) {
+                self.joins.push(ns);
+            }
+        }
+        for (pid, kinds) in std::mem::take(&mut self.join_pids) {
+            for kind in kinds.kinds() {
+                let ns = Namespace::of_pid(pid, kind).map_err(|e| {
+                    let errno = e.errno();
+                    SpawnError::new(
+                        Step::JoinNamespace,
+                        errno,
+                        format!("{kind:?} namespace of pid {pid}: {e}"),
+                    )
+                })?;
                 self.joins.push(ns);
             }
         }
@@ -280,11 +299,17 @@ impl Container {
                 return Err(fail(SpawnError::from_lib(Step::IdMaps, e, errno)));
             }
         }
-        if let Network::Veth(v) = &self.network {
-            match HostNetwork::wire(v, &pidfd) {
+        match &self.network {
+            Network::Veth(v) => match HostNetwork::wire(v, &pidfd) {
                 Ok(net) => host.network = Some(net),
                 Err(e) => return Err(fail(e)),
+            },
+            Network::Macvlan(m) => {
+                if let Err(e) = crate::net::wire_macvlan(m, &pidfd) {
+                    return Err(fail(e));
+                }
             }
+            _ => {}
         }
         // Release the child.
         // SAFETY: writing one byte to our pipe.

@@ -326,16 +326,7 @@ fn veth_network_answers_ping_and_is_removed_after_exit() {
             .spawn()
             .unwrap();
         assert_eq!(child.host_interface(), Some(host.as_str()));
-        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-        let mut out = String::new();
-        while !out.contains("ready") {
-            let mut line = String::new();
-            assert!(
-                std::io::BufRead::read_line(&mut stdout, &mut line).unwrap() > 0,
-                "{out}"
-            );
-            out.push_str(&line);
-        }
+        let out = read_until_ready(&mut child);
         run("ping", &["-c", "1", "-W", "2", "10.232.1.2"]);
         child.kill(libc::SIGKILL).unwrap();
         child.wait().unwrap();
@@ -424,4 +415,146 @@ fn the_cgroup_namespace_is_rooted_at_the_containers_cgroup() {
     for line in out.lines() {
         assert!(line.ends_with(":/"), "not rooted at its own cgroup: {line}");
     }
+}
+
+/// Two containers with macvlans of one host parent reach each other, and a
+/// sidecar that joins the first one's net and uts namespaces by pid sees
+/// its hostname and address.
+#[test]
+fn macvlan_network_and_joining_another_containers_namespaces() {
+    let Some(root) = require_root("creates links and namespaces") else {
+        return;
+    };
+    let (_root, ()) = root.assert_no_leaks(|| {
+        let (pa, pb) = (ifname("cma"), ifname("cmb"));
+        let _guard = DelLink(pa.clone());
+        run(
+            "ip",
+            &["link", "add", &pa, "type", "veth", "peer", "name", &pb],
+        );
+        run("ip", &["link", "set", &pa, "up"]);
+        run("ip", &["link", "set", &pb, "up"]);
+        let mut first = busybox("echo ready; exec sleep 20")
+            .hostname("boxa")
+            .network(Network::macvlan(&pa).address("10.239.0.2/24"))
+            .stdout(Stdio::Piped)
+            .spawn()
+            .unwrap();
+        read_until_ready(&mut first);
+        output(
+            busybox("ping -c 1 -W 3 10.239.0.2")
+                .network(Network::macvlan(&pa).address("10.239.0.3/24")),
+        );
+        // The kernel's view of the first container's eth0, from the host.
+        let netns = format!("--net=/proc/{}/ns/net", first.pid());
+        let link: serde_json::Value = serde_json::from_str(&run(
+            "nsenter",
+            &[&netns, "ip", "-j", "-d", "link", "show", "eth0"],
+        ))
+        .unwrap();
+        assert_eq!(link[0]["linkinfo"]["info_kind"], "macvlan", "{link}");
+        assert_eq!(link[0]["linkinfo"]["info_data"]["mode"], "bridge", "{link}");
+        assert_eq!(
+            link[0]["link"],
+            serde_json::Value::Null,
+            "parent is in another netns"
+        );
+        let sidecar = output(
+            busybox("hostname; ip -o -4 addr show eth0")
+                .join_pid(first.pid(), palisade::NsKinds::NET | palisade::NsKinds::UTS),
+        );
+        assert!(sidecar.starts_with("boxa\n"), "{sidecar}");
+        assert!(sidecar.contains("10.239.0.2/24"), "{sidecar}");
+        // The host never saw the container ends.
+        let host_links = run("ip", &["-o", "link", "show"]);
+        assert!(!host_links.contains("10.239"), "{host_links}");
+        first.kill(libc::SIGKILL).unwrap();
+        first.wait().unwrap();
+        // A process that is gone fails the join step, naming the pid.
+        let err = busybox("true")
+            .join_pid(first.pid(), palisade::NsKinds::NET)
+            .spawn()
+            .unwrap_err();
+        assert_eq!(err.step, Step::JoinNamespace, "{err}");
+        assert!(err.detail.contains(&first.pid().to_string()), "{err}");
+        // A parent that does not exist is the network step's typed error.
+        let err = busybox("true")
+            .network(Network::macvlan("pt-no-such-if"))
+            .spawn()
+            .unwrap_err();
+        assert_eq!(err.step, Step::Network, "{err}");
+        assert!(err.detail.contains("pt-no-such-if"), "{err}");
+    });
+}
+
+/// Deletes a host link when the test ends, however it ends.
+struct DelLink(String);
+impl Drop for DelLink {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.0])
+            .output();
+    }
+}
+
+/// A container described in JSON runs with what the JSON says; the config
+/// round-trips; bad configs are typed errors before anything starts.
+#[cfg(feature = "serde")]
+#[test]
+fn container_config_from_json_runs_as_described() {
+    let Some(root) = require_root("spawns containers") else {
+        return;
+    };
+    let (_root, ()) = root.assert_no_leaks(|| {
+        let cgroup = unique_name("cfg");
+        let json = format!(
+            r#"{{
+                "program": "/bin/sh",
+                "args": ["-c", "hostname; ulimit -n; echo $GREETING; grep CapEff /proc/self/status; echo ready; exec sleep 10"],
+                "env": {{ "GREETING": "hello" }},
+                "rootfs": {{ "dir": {rootfs:?} }},
+                "hostname": "fromjson",
+                "cgroup": {{ "path": {cgroup:?}, "resources": {{ "pids_max": 33 }} }},
+                "capabilities": ["CAP_CHOWN", "CAP_KILL"],
+                "rlimits": [{{ "resource": "RLIMIT_NOFILE", "soft": 77, "hard": 77 }}]
+            }}"#,
+            rootfs = busybox_rootfs().display().to_string(),
+        );
+        let config: palisade::ContainerConfig = serde_json::from_str(&json).unwrap();
+        let again: palisade::ContainerConfig =
+            serde_json::from_str(&serde_json::to_string(&config).unwrap()).unwrap();
+        assert_eq!(again, config, "JSON round trip");
+        assert_eq!(config.parent_death_signal, Some(libc::SIGKILL));
+        let mut child = config
+            .into_container()
+            .unwrap()
+            .stdout(Stdio::Piped)
+            .spawn()
+            .unwrap();
+        let out = read_until_ready(&mut child);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], "fromjson", "{out}");
+        assert_eq!(lines[1], "77", "{out}");
+        assert_eq!(lines[2], "hello", "{out}");
+        // CAP_CHOWN (0) | CAP_KILL (5)
+        assert!(lines[3].ends_with("0000000000000021"), "{out}");
+        // The limit, as the kernel's pids.max of the container's cgroup.
+        assert_eq!(child.stats().unwrap().pids_limit, Some(33));
+        child.kill(libc::SIGKILL).unwrap();
+        child.wait().unwrap();
+
+        let bad = |json: &str| {
+            serde_json::from_str::<palisade::ContainerConfig>(json)
+                .map_err(|e| e.to_string())
+                .and_then(|c| c.into_container().map_err(|e| e.to_string()))
+                .map(|_| ())
+                .unwrap_err()
+        };
+        assert!(bad(r#"{"args": []}"#).contains("program"));
+        assert!(bad(r#"{"program": "/bin/true", "rlimits": [{"resource": "files", "soft": 1, "hard": 1}]}"#).contains("files"));
+        assert!(bad(r#"{"program": "/bin/true", "hostnme": "x"}"#).contains("hostnme"));
+        assert!(bad(r#"{"program": "/bin/true", "capabilities": ["CAP_FLY"]}"#).contains("CAP_FLY"));
+        assert!(bad(r#"{"program": "/bin/true", "network": {"type": "join", "path": "/etc/hostname"}}"#).contains("/etc/hostname"));
+        assert!(bad(r#"{"program": "/bin/true", "uid_map": [{"inside": 0, "outside": 100000, "count": 1}]}"#).contains("gid_map"));
+    });
 }

@@ -33,3 +33,21 @@ pub fn output(c: Container) -> String {
     assert!(status.success(), "{status}: {out}");
     out
 }
+
+/// Reads the child's piped stdout until a line `ready`; returns what came
+/// before it. The pipe stays open (the child keeps running).
+pub fn read_until_ready(child: &mut palisade::Child) -> String {
+    let stdout = child.stdout.as_mut().expect("stdout piped");
+    let mut out = Vec::new();
+    let mut byte = [0u8; 1];
+    while !out.ends_with(b"ready\n") {
+        assert_eq!(
+            stdout.read(&mut byte).unwrap(),
+            1,
+            "stdout closed before `ready`: {}",
+            String::from_utf8_lossy(&out)
+        );
+        out.push(byte[0]);
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
