@@ -8,7 +8,9 @@
 //! ```
 //! Without `--rootfs`/`--lower` it runs the busybox rootfs the test kit
 //! builds; without a command it prints who and where it is. Exits with the
-//! container's status. Needs root.
+//! container's status. As root it also gets a veth network and a cgroup
+//! with memory/pids limits; as a normal user it runs rootless (a user
+//! namespace maps you to root inside; network `none`).
 
 use std::process::ExitCode;
 
@@ -37,7 +39,12 @@ fn main() -> ExitCode {
     let mut rootfs = None;
     let (mut lowers, mut upper, mut work) = (Vec::new(), None, None);
     let mut resources = Resources::new().memory_max(64 << 20).pids_max(64);
-    let mut net = "veth".to_owned();
+    // As a normal user palisade runs rootless: no host networking, and a
+    // cgroup only when asked for (it needs a delegated one).
+    // SAFETY: geteuid has no preconditions.
+    let rootless = unsafe { libc::geteuid() } != 0;
+    let mut net = if rootless { "none" } else { "veth" }.to_owned();
+    let mut limits_asked = false;
     let mut ip = None;
     let mut hostname = "palisade".to_owned();
     let (mut cap_add, mut cap_drop) = (Vec::new(), Vec::new());
@@ -61,15 +68,18 @@ fn main() -> ExitCode {
                 "--upper" => upper = Some(value("--upper")?),
                 "--work" => work = Some(value("--work")?),
                 "--memory" => {
+                    limits_asked = true;
                     let v = value("--memory")?;
                     let bytes = parse_size(&v).ok_or(format!("bad size {v:?}"))?;
                     resources.memory.max = Some(bytes);
                 }
                 "--pids" => {
+                    limits_asked = true;
                     let v = value("--pids")?;
                     resources.pids_max = Some(v.parse().map_err(|_| format!("bad count {v:?}"))?);
                 }
                 "--cpus" => {
+                    limits_asked = true;
                     let v = value("--cpus")?;
                     let cpus: f64 = v.parse().map_err(|_| format!("bad cpus {v:?}"))?;
                     resources = resources.clone().cpus(cpus);
@@ -127,9 +137,11 @@ fn main() -> ExitCode {
     let mut container = Container::new(command[0].clone())
         .args(command[1..].iter().cloned())
         .hostname(&hostname)
-        .cgroup(&cgroup, resources)
         .capabilities(caps)
         .init(init);
+    if !rootless || limits_asked {
+        container = container.cgroup(&cgroup, resources);
+    }
     container = match (rootfs, upper, work) {
         (Some(dir), None, None) if lowers.is_empty() => container.rootfs(dir),
         (None, Some(up), Some(wk)) if !lowers.is_empty() => {

@@ -330,6 +330,7 @@ pub struct Container {
     pub(crate) stdio: [Stdio; 3],
     pub(crate) init: bool,
     pub(crate) parent_death_signal: Option<i32>,
+    pub(crate) rootless: bool,
 }
 
 impl Container {
@@ -382,6 +383,8 @@ impl Container {
             stdio: [Stdio::Inherit; 3],
             init: false,
             parent_death_signal: Some(libc::SIGKILL),
+            // SAFETY: geteuid has no preconditions.
+            rootless: unsafe { libc::geteuid() } != 0,
         }
     }
 
@@ -630,6 +633,29 @@ impl Container {
     /// dies (default `SIGKILL`; `None` to keep it running).
     pub fn parent_death_signal(mut self, signal: Option<i32>) -> Self {
         self.parent_death_signal = signal;
+        self
+    }
+
+    /// Rootless mode (the default when the caller is not root): the
+    /// container gets a new user namespace in which the caller's uid and
+    /// gid are root (unless [`user_namespace`](Self::user_namespace) gives
+    /// other maps), `setgroups` is denied as the kernel requires for an
+    /// unprivileged map, and what needs real root on the host is refused
+    /// before anything starts: veth/macvlan networking, an overlay root
+    /// mounted by the host, supplementary groups. A cgroup works only where
+    /// one was delegated to the caller.
+    ///
+    /// ```no_run
+    /// // As any user: a container whose root is you.
+    /// let mut child = palisade::Container::new("/bin/id")
+    ///     .rootfs("/home/me/busybox")
+    ///     .rootless(true)
+    ///     .spawn()?;
+    /// child.wait()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn rootless(mut self, yes: bool) -> Self {
+        self.rootless = yes;
         self
     }
 

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 
 use nix::errno::Errno;
 use palisade_cgroup::{Cgroup, Stats};
-use palisade_ns::{Clone3, CloneResult, ExitStatus, Namespace, NsKind, PidFd, SetGroups};
+use palisade_ns::{
+    Clone3, CloneResult, ExitStatus, IdMaps, Namespace, NsKind, NsKinds, PidFd, SetGroups,
+};
 
 use crate::child::{self, RECORD_LEN};
 use crate::config::{Container, Network, Rootfs, Stdio};
@@ -59,6 +61,39 @@ impl HostState {
 }
 
 impl Container {
+    /// Rootless mode: a user namespace mapping the caller to root unless
+    /// the caller gave maps; refuses what needs host root, before anything
+    /// is created.
+    fn make_rootless(&mut self) -> Result<(), SpawnError> {
+        let refuse = |what: &str| {
+            Err(SpawnError::invalid(format!(
+                "rootless mode: {what} needs root on the host"
+            )))
+        };
+        if matches!(self.network, Network::Veth(_) | Network::Macvlan(_)) {
+            return refuse("veth/macvlan networking (CAP_NET_ADMIN)");
+        }
+        if matches!(self.rootfs, Some(Rootfs::Overlay { .. })) {
+            return refuse("an overlay root filesystem mounted by the host");
+        }
+        if !self.groups.is_empty() {
+            return refuse("supplementary groups (setgroups is denied)");
+        }
+        if self.id_maps.is_none() && !self.joins.iter().any(|n| n.kind() == NsKind::User) {
+            if matches!(self.user, Some((uid, gid)) if uid != 0 || gid != 0) {
+                return Err(SpawnError::invalid(
+                    "rootless mode maps only your own uid (to 0): running as another \
+                     user needs user_namespace() maps (e.g. from /etc/subuid via newuidmap)",
+                ));
+            }
+            // SAFETY: geteuid/getegid have no preconditions.
+            let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+            self.namespaces |= NsKinds::USER;
+            self.id_maps = Some((IdMaps::single(0, uid), IdMaps::single(0, gid)));
+        }
+        Ok(())
+    }
+
     fn validate(&self) -> Result<(), SpawnError> {
         check_inner("program", &self.program)?;
         check_inner("working directory", &self.cwd)?;
@@ -155,6 +190,9 @@ impl Container {
                 })?;
                 self.joins.push(ns);
             }
+        }
+        if self.rootless {
+            self.make_rootless()?;
         }
         self.validate()?;
         let mut host = HostState::default();
@@ -294,7 +332,14 @@ impl Container {
             }
         }
         if let Some((uids, gids)) = &self.id_maps {
-            if let Err(e) = palisade_ns::write_id_maps(pid, uids, gids, SetGroups::Allow) {
+            // An unprivileged writer may map its own ids only after
+            // denying setgroups (user_namespaces(7)).
+            let setgroups = if self.rootless {
+                SetGroups::Deny
+            } else {
+                SetGroups::Allow
+            };
+            if let Err(e) = palisade_ns::write_id_maps(pid, uids, gids, setgroups) {
                 let errno = e.errno();
                 return Err(fail(SpawnError::from_lib(Step::IdMaps, e, errno)));
             }

@@ -558,3 +558,68 @@ fn container_config_from_json_runs_as_described() {
         assert!(bad(r#"{"program": "/bin/true", "uid_map": [{"inside": 0, "outside": 100000, "count": 1}]}"#).contains("gid_map"));
     });
 }
+
+/// Rootless mode, as an unprivileged user (nobody): the container's root
+/// is the caller's uid on the host, and what needs host root is refused
+/// before anything starts.
+#[test]
+fn rootless_mode_as_an_unprivileged_user() {
+    let Some(root) = require_root("switches to an unprivileged user to test rootless mode") else {
+        return;
+    };
+    const NOBODY: u32 = 65534;
+    let (_root, ()) = root.assert_no_leaks(|| {
+        let rootfs = busybox_rootfs();
+        let result = palisade_testkit::fork_run(move || -> Result<(String, String), String> {
+            // SAFETY: single-threaded forked child dropping its privileges.
+            unsafe {
+                if libc::setgroups(0, std::ptr::null()) != 0
+                    || libc::setresgid(NOBODY, NOBODY, NOBODY) != 0
+                    || libc::setresuid(NOBODY, NOBODY, NOBODY) != 0
+                {
+                    return Err(format!("dropping to nobody: {}", std::io::Error::last_os_error()));
+                }
+                // Changing the uid cleared "dumpable", which makes /proc
+                // files of our children root's; a user's own login process
+                // is dumpable, so restore what a real user would have.
+                libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0);
+            }
+            let mut child = Container::new("/bin/sh")
+                .args(["-c", "id -u; id -g; cat /proc/self/uid_map; hostname; ip -o link; echo ready; exec sleep 10"])
+                .rootfs(rootfs)
+                .hostname("rootless")
+                .stdout(Stdio::Piped)
+                .spawn()
+                .map_err(|e| e.to_string())?;
+            let inside = read_until_ready(&mut child);
+            let status = std::fs::read_to_string(format!("/proc/{}/status", child.pid()))
+                .map_err(|e| e.to_string())?;
+            let host_uid = status
+                .lines()
+                .find(|l| l.starts_with("Uid:"))
+                .unwrap_or_default()
+                .to_owned();
+            child.kill(libc::SIGKILL).map_err(|e| e.to_string())?;
+            child.wait().map_err(|e| e.to_string())?;
+            // What needs host root is refused up front, typed.
+            let refused = Container::new("/bin/true")
+                .rootfs(rootfs)
+                .network(Network::veth("pt-rl0", "eth0"))
+                .spawn()
+                .map_err(|e| e.to_string())
+                .unwrap_err();
+            Ok((inside, format!("{host_uid}\n{refused}")))
+        });
+        let (inside, host) = result.unwrap().unwrap();
+        let lines: Vec<&str> = inside.lines().collect();
+        assert_eq!(lines[0], "0", "uid inside: {inside}");
+        assert_eq!(lines[1], "0", "gid inside: {inside}");
+        let map: Vec<&str> = lines[2].split_whitespace().collect();
+        assert_eq!(map, ["0", "65534", "1"], "{inside}");
+        assert_eq!(lines[3], "rootless", "{inside}");
+        assert!(lines[4].contains("lo:") && !inside.contains("eth0"), "{inside}");
+        let uid_line: Vec<&str> = host.lines().next().unwrap().split_whitespace().collect();
+        assert_eq!(&uid_line[1..], ["65534"; 4], "host view: {host}");
+        assert!(host.contains("rootless mode") && host.contains("veth"), "{host}");
+    });
+}
