@@ -4,8 +4,9 @@
 //! socket with messages from `netlink-packet-route`, never by forking `ip`.
 //!
 //! A [`Netlink`] is bound to the network namespace it was opened in;
-//! [`Netlink::in_namespace`] opens one for another namespace on a
-//! short-lived helper thread, so the caller's thread never switches.
+//! [`Netlink::in_namespace`] opens one for another namespace through a
+//! long-lived helper thread that enters it and returns, so the caller's
+//! thread never switches.
 //! Kernel refusals keep the errno and the kernel's extended-ACK text; a
 //! link kind the kernel lacks is [`Error::Unsupported`].
 //!
@@ -30,6 +31,7 @@ mod addr;
 mod address;
 mod error;
 mod link;
+mod nsworker;
 mod route;
 mod socket;
 mod sysctl;

@@ -220,6 +220,26 @@ impl Link {
     }
 }
 
+/// A request for the link called `name` (the kernel looks it up).
+fn by_name(name: &str) -> LinkMessage {
+    let mut m = message(0);
+    m.attributes.push(LinkAttribute::IfName(name.to_owned()));
+    m
+}
+
+/// ENODEV for a link named in the request is `NotFound { name }`.
+fn not_found_as_typed(result: Result<()>, name: &str) -> Result<()> {
+    match result {
+        Err(Error::Kernel {
+            errno: Errno::ENODEV,
+            ..
+        }) => Err(Error::NotFound {
+            name: name.to_owned(),
+        }),
+        other => other,
+    }
+}
+
 fn message(index: u32) -> LinkMessage {
     let mut m = LinkMessage::default();
     m.header.index = index;
@@ -402,23 +422,29 @@ impl Netlink {
 
     /// Deletes the link `name` (for a veth, both ends go).
     pub fn delete_link(&mut self, name: &str) -> Result<()> {
-        let index = self.index_of(name)?;
-        self.ack(
+        check_ifname(name)?;
+        let m = by_name(name);
+        let result = self.ack(
             || format!("delete link {name}"),
-            RouteNetlinkMessage::DelLink(message(index)),
+            RouteNetlinkMessage::DelLink(m),
             0,
-        )
+        );
+        not_found_as_typed(result, name)
     }
 
+    /// Changes the link `name`: one request that names the link (index 0
+    /// plus `IFLA_IFNAME`, which the kernel resolves itself), no lookup
+    /// round trip first.
     fn set(&mut self, name: &str, what: &str, edit: impl FnOnce(&mut LinkMessage)) -> Result<()> {
-        let index = self.index_of(name)?;
-        let mut m = message(index);
+        check_ifname(name)?;
+        let mut m = by_name(name);
         edit(&mut m);
-        self.ack(
+        let result = self.ack(
             || format!("set {what} of {name}"),
             RouteNetlinkMessage::SetLink(m),
             0,
-        )
+        );
+        not_found_as_typed(result, name)
     }
 
     /// Brings the link up.
@@ -457,10 +483,15 @@ impl Netlink {
     /// Renames a (down) link.
     pub fn rename(&mut self, name: &str, new_name: &str) -> Result<()> {
         check_ifname(new_name)?;
-        let new_name = new_name.to_owned();
-        self.set(name, "name", |m| {
-            m.attributes.push(LinkAttribute::IfName(new_name))
-        })
+        // IFLA_IFNAME carries the new name here: address the link by index.
+        let mut m = message(self.index_of(name)?);
+        m.attributes
+            .push(LinkAttribute::IfName(new_name.to_owned()));
+        self.ack(
+            || format!("rename {name} to {new_name}"),
+            RouteNetlinkMessage::SetLink(m),
+            0,
+        )
     }
 
     /// Moves the link into another network namespace (by nsfs fd).

@@ -75,26 +75,19 @@ impl Netlink {
     }
 
     /// A connection in the network namespace `netns` (an nsfs fd, e.g. from
-    /// palisade-ns or `/run/netns/NAME`). The socket is opened on a
-    /// short-lived thread that entered the namespace; the caller's thread
-    /// never changes namespace, so this is safe on any thread (tokio
-    /// workers included). The socket stays bound to `netns`.
+    /// palisade-ns or `/run/netns/NAME`). The socket is opened by a
+    /// long-lived helper thread that enters the namespace and returns; the
+    /// caller's thread never changes namespace, so this is safe on any
+    /// thread (tokio workers included). The socket stays bound to `netns`.
+    ///
+    /// ```no_run
+    /// let netns = std::fs::File::open("/run/netns/box")?;
+    /// let mut inside = palisade_netlink::Netlink::in_namespace(&netns)?;
+    /// inside.loopback_up()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn in_namespace(netns: impl AsFd) -> Result<Netlink> {
-        let fd = netns.as_fd();
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                // SAFETY: setns on a borrowed fd; only this thread moves.
-                if unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                    return Err(Error::Socket {
-                        op: "setns to the target network namespace",
-                        errno: Errno::last(),
-                    });
-                }
-                Netlink::new()
-            })
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p))
-        })
+        crate::nsworker::connect_in(netns.as_fd())
     }
 
     /// Runs `f` on a short-lived thread inside `netns` (for sysctls and

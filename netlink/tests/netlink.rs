@@ -158,6 +158,14 @@ fn container_wiring_with_peer_born_in_the_netns_answers_ping() {
         before,
         "caller moved"
     );
+    // The helper that opened it went back home: a connection to our own
+    // namespace sees the host end, not the container's eth0.
+    let home = std::fs::File::open("/proc/thread-self/ns/net").unwrap();
+    let mut again = Netlink::in_namespace(&home).unwrap();
+    assert!(
+        again.link(&host).is_ok(),
+        "helper thread did not return home"
+    );
     inside.loopback_up().unwrap();
     inside
         .add_address("eth0", "10.231.7.2/24".parse().unwrap())
