@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use palisade_overlay::{Overlay, Strategy};
-use palisade_testkit::TempDir;
+use palisade_testkit::{TempDir, time_paired};
 
 fn layers(tmp: &TempDir, n: usize) -> Vec<PathBuf> {
     (0..n)
@@ -91,32 +91,38 @@ fn bench(c: &mut Criterion) {
             .iter()
             .map(|l| CString::new(l.to_str().unwrap()).unwrap())
             .collect();
+        // Each contender is timed right after an untimed run of the other
+        // (time_paired), so both see the same kernel state.
+        let ours_new = || {
+            overlay
+                .mount_with(black_box(&merged), Strategy::NewApi)
+                .unwrap()
+                .unmount()
+                .unwrap()
+        };
+        let raw_new = || raw_new_api(black_box(&c_lowers), &target);
         g.bench_function(format!("palisade/new_api_{n}"), |b| {
-            b.iter(|| {
-                overlay
-                    .mount_with(black_box(&merged), Strategy::NewApi)
-                    .unwrap()
-                    .unmount()
-                    .unwrap()
-            })
+            b.iter_custom(|iters| time_paired(iters, ours_new, raw_new))
         });
         g.bench_function(format!("raw/new_api_{n}"), |b| {
-            b.iter(|| raw_new_api(black_box(&c_lowers), &target))
+            b.iter_custom(|iters| time_paired(iters, raw_new, ours_new))
         });
         let data = overlay.legacy_options();
         if data.len() <= 4095 {
             let c_data = CString::new(data).unwrap();
+            let ours_legacy = || {
+                overlay
+                    .mount_with(black_box(&merged), Strategy::Legacy)
+                    .unwrap()
+                    .unmount()
+                    .unwrap()
+            };
+            let raw_legacy = || raw_mount2(black_box(&c_data), &target);
             g.bench_function(format!("palisade/mount2_{n}"), |b| {
-                b.iter(|| {
-                    overlay
-                        .mount_with(black_box(&merged), Strategy::Legacy)
-                        .unwrap()
-                        .unmount()
-                        .unwrap()
-                })
+                b.iter_custom(|iters| time_paired(iters, ours_legacy, raw_legacy))
             });
             g.bench_function(format!("raw/mount2_{n}"), |b| {
-                b.iter(|| raw_mount2(black_box(&c_data), &target))
+                b.iter_custom(|iters| time_paired(iters, raw_legacy, ours_legacy))
             });
         }
     }

@@ -82,18 +82,36 @@ fn child<R: Serialize, F: FnOnce() -> R>(wr: OwnedFd, f: F) -> ! {
 /// let spent = palisade_testkit::time_in_fork(1000, ours, raw);
 /// ```
 pub fn time_in_fork(iters: u64, timed: fn(), other: fn()) -> std::time::Duration {
-    let nanos: u64 = fork_run(move || {
-        let mut total = std::time::Duration::ZERO;
-        for _ in 0..iters {
-            other();
-            let start = std::time::Instant::now();
-            timed();
-            total += start.elapsed();
-        }
-        total.as_nanos() as u64
-    })
-    .expect("benchmark child failed");
+    let nanos: u64 = fork_run(move || time_paired(iters, timed, other).as_nanos() as u64)
+        .expect("benchmark child failed");
     std::time::Duration::from_nanos(nanos)
+}
+
+/// Benchmark helper for `iter_custom`: `iters` rounds of an untimed call of
+/// `other` (the competing implementation) followed by a timed call of
+/// `timed`. Measuring `ours` with `(ours, raw)` and `raw` with
+/// `(raw, ours)` makes both run interleaved under the same conditions —
+/// the kernel's deferred work from the previous call (unmounts, RCU
+/// callbacks), caches, the neighbour's load — instead of one contender's
+/// samples all coming minutes after the other's.
+///
+/// ```
+/// let spent = palisade_testkit::time_paired(10, || {}, || {});
+/// assert!(spent < std::time::Duration::from_secs(1));
+/// ```
+pub fn time_paired(
+    iters: u64,
+    mut timed: impl FnMut(),
+    mut other: impl FnMut(),
+) -> std::time::Duration {
+    let mut total = std::time::Duration::ZERO;
+    for _ in 0..iters {
+        other();
+        let start = std::time::Instant::now();
+        timed();
+        total += start.elapsed();
+    }
+    total
 }
 
 #[cfg(test)]
