@@ -10,7 +10,9 @@ use palisade::{
     CapSet, Capability, Container, ExitStatus, IdMaps, Mount, Network, NsKind, Resources,
     SpawnError, Stdio, Step,
 };
-use palisade_testkit::{TempDir, busybox_rootfs, ifname, require_root, run, try_run, unique_name};
+use palisade_testkit::{
+    LinkGuard, TempDir, busybox_rootfs, ifname, require_root, run, try_run, unique_name,
+};
 
 #[test]
 fn hostname_pid1_and_only_the_rootfs_is_visible() {
@@ -275,13 +277,7 @@ fn every_failure_names_its_step_and_leaves_nothing() {
             &ifname("clashp"),
         ],
     );
-    struct Del(String);
-    impl Drop for Del {
-        fn drop(&mut self) {
-            let _ = try_run("ip", &["link", "del", &self.0]);
-        }
-    }
-    let _clash = Del(clash.clone());
+    let _clash = LinkGuard::new(&clash);
     let tmp = TempDir::new("badovl");
     let (up, wk) = (tmp.path().join("up"), tmp.path().join("wk"));
     std::fs::create_dir_all(&up).unwrap();
@@ -427,7 +423,7 @@ fn macvlan_network_and_joining_another_containers_namespaces() {
     };
     let (_root, ()) = root.assert_no_leaks(|| {
         let (pa, pb) = (ifname("cma"), ifname("cmb"));
-        let _guard = DelLink(pa.clone());
+        let _guard = LinkGuard::new(&pa);
         run(
             "ip",
             &["link", "add", &pa, "type", "veth", "peer", "name", &pb],
@@ -485,16 +481,6 @@ fn macvlan_network_and_joining_another_containers_namespaces() {
         assert_eq!(err.step, Step::Network, "{err}");
         assert!(err.detail.contains("pt-no-such-if"), "{err}");
     });
-}
-
-/// Deletes a host link when the test ends, however it ends.
-struct DelLink(String);
-impl Drop for DelLink {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("ip")
-            .args(["link", "del", &self.0])
-            .output();
-    }
 }
 
 /// A container described in JSON runs with what the JSON says; the config

@@ -9,15 +9,20 @@ use palisade_netlink::{
     Error, IpvlanFlag, IpvlanMode, LinkSpec, MacvlanMode, Netlink, Route, Veth, get_sysctl,
     set_sysctl,
 };
-use palisade_testkit::{ifname, require_root, run, skip_absent, try_run};
+use palisade_testkit::{LinkGuard, ifname, require_root, run, skip_absent, try_run};
 use serde_json::Value;
 
-/// Removes a link when the test ends, however it ends.
-struct DelLink(String);
-impl Drop for DelLink {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["link", "del", &self.0]).output();
-    }
+/// A host veth pair with both ends up, as the parent of macvlans or
+/// ipvlans (a parent without carrier takes its slaves down). Returns the
+/// guard and the parent's name.
+fn parent_with_carrier(tag: &str) -> (LinkGuard, String) {
+    let (pa, pb) = (ifname(&format!("{tag}a")), ifname(&format!("{tag}b")));
+    let guard = LinkGuard::new(&pa);
+    let mut nl = Netlink::new().unwrap();
+    nl.add_link(&Veth::new(&pa, &pb).into()).unwrap();
+    nl.set_up(&pa).unwrap();
+    nl.set_up(&pb).unwrap();
+    (guard, pa)
 }
 
 /// A process in a fresh network namespace.
@@ -99,7 +104,7 @@ fn veth_pair_lifecycle_matches_ip() {
     };
     let (_root, ()) = root.assert_no_leaks(|| {
         let (a, b) = (ifname("va"), ifname("vb"));
-        let _g = DelLink(a.clone());
+        let _g = LinkGuard::new(&a);
         let mut nl = Netlink::new().unwrap();
         nl.add_link(&Veth::new(&a, &b).mtu(1400).into()).unwrap();
         let ip = host_link(&a).unwrap();
@@ -126,7 +131,7 @@ fn veth_pair_lifecycle_matches_ip() {
         nl.set_down(&a).unwrap();
         let renamed = ifname("vr");
         nl.rename(&a, &renamed).unwrap();
-        let _g2 = DelLink(renamed.clone());
+        let _g2 = LinkGuard::new(&renamed);
         assert!(host_link(&a).is_none());
         assert!(host_link(&renamed).is_some());
         nl.delete_link(&renamed).unwrap();
@@ -144,7 +149,7 @@ fn container_wiring_with_peer_born_in_the_netns_answers_ping() {
     };
     let ns = NetNs::new();
     let host = ifname("ph");
-    let _g = DelLink(host.clone());
+    let _g = LinkGuard::new(&host);
     let before = std::fs::metadata("/proc/thread-self/ns/net").unwrap().ino();
     let mut nl = Netlink::new().unwrap();
     nl.add_link(&Veth::new(&host, "eth0").peer_netns(ns.file.as_fd()).into())
@@ -237,7 +242,7 @@ fn move_to_netns_and_bridge_ports() {
     };
     let ns = NetNs::new();
     let (br, a, b) = (ifname("br"), ifname("pa"), ifname("pb"));
-    let _g = (DelLink(br.clone()), DelLink(a.clone()));
+    let _g = (LinkGuard::new(&br), LinkGuard::new(&a));
     let mut nl = Netlink::new().unwrap();
     nl.add_link(&LinkSpec::Bridge { name: br.clone() }).unwrap();
     nl.add_link(&Veth::new(&a, &b).into()).unwrap();
@@ -257,7 +262,7 @@ fn macvlan_on_a_parent() {
         return;
     };
     let (a, b, mv) = (ifname("ma"), ifname("mb"), ifname("mv"));
-    let _g = (DelLink(a.clone()), DelLink(mv.clone()));
+    let _g = (LinkGuard::new(&a), LinkGuard::new(&mv));
     let mut nl = Netlink::new().unwrap();
     nl.add_link(&Veth::new(&a, &b).into()).unwrap();
     nl.add_link(&LinkSpec::Macvlan {
@@ -278,7 +283,7 @@ fn kinds_the_kernel_lacks_are_typed_and_present_ones_work() {
         return;
     };
     let (a, b) = (ifname("ia"), ifname("ib"));
-    let _g = DelLink(a.clone());
+    let _g = LinkGuard::new(&a);
     let mut nl = Netlink::new().unwrap();
     nl.add_link(&Veth::new(&a, &b).into()).unwrap();
     let specs = [
@@ -292,7 +297,7 @@ fn kinds_the_kernel_lacks_are_typed_and_present_ones_work() {
     ];
     for spec in specs {
         let name = spec.name().to_owned();
-        let _g = DelLink(name.clone());
+        let _g = LinkGuard::new(&name);
         match nl.add_link(&spec) {
             Ok(()) => {
                 let ip = host_link(&name).unwrap();
@@ -318,13 +323,8 @@ fn ipvlan_connects_two_namespaces() {
     let Some(_root) = require_root("creates links and namespaces") else {
         return;
     };
-    let (pa, pb) = (ifname("ipa"), ifname("ipb"));
-    let _g = DelLink(pa.clone());
+    let (_g, pa) = parent_with_carrier("ip");
     let mut nl = Netlink::new().unwrap();
-    nl.add_link(&Veth::new(&pa, &pb).into()).unwrap();
-    // Both ends up: a veth parent without carrier takes its slaves down.
-    nl.set_up(&pa).unwrap();
-    nl.set_up(&pb).unwrap();
     let (ns1, ns2) = (NetNs::new(), NetNs::new());
     let mut slaves = Vec::new();
     for (i, ns) in [&ns1, &ns2].into_iter().enumerate() {
@@ -389,13 +389,8 @@ fn macvlans_born_in_two_namespaces_reach_each_other() {
     let Some(_root) = require_root("creates links and namespaces") else {
         return;
     };
-    let (pa, pb) = (ifname("mpa"), ifname("mpb"));
-    let _g = DelLink(pa.clone());
+    let (_g, pa) = parent_with_carrier("mp");
     let mut nl = Netlink::new().unwrap();
-    nl.add_link(&Veth::new(&pa, &pb).into()).unwrap();
-    // A parent without carrier would take its macvlans down.
-    nl.set_up(&pa).unwrap();
-    nl.set_up(&pb).unwrap();
     let (ns1, ns2) = (NetNs::new(), NetNs::new());
     for (i, ns) in [&ns1, &ns2].into_iter().enumerate() {
         let spec = LinkSpec::Macvlan {
@@ -434,7 +429,7 @@ fn two_namespaces_joined_by_a_bridge_reach_each_other() {
     };
     let (_root, ()) = root.assert_no_leaks(|| {
         let br = ifname("pbr");
-        let _g = DelLink(br.clone());
+        let _g = LinkGuard::new(&br);
         let mut nl = Netlink::new().unwrap();
         nl.add_link(&LinkSpec::Bridge { name: br.clone() }).unwrap();
         nl.set_up(&br).unwrap();
@@ -442,7 +437,7 @@ fn two_namespaces_joined_by_a_bridge_reach_each_other() {
         let mut ports = Vec::new();
         for (i, ns) in [&ns1, &ns2].into_iter().enumerate() {
             let port = ifname(&format!("bp{i}"));
-            ports.push(DelLink(port.clone()));
+            ports.push(LinkGuard::new(&port));
             nl.add_link(&Veth::new(&port, "eth0").peer_netns(ns.file.as_fd()).into())
                 .unwrap();
             nl.set_master(&port, &br).unwrap();

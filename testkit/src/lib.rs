@@ -29,7 +29,7 @@ mod rootfs;
 
 pub use fork::{fork_run, time_in_fork, time_paired};
 pub use leaks::{Exclusive, Leaks, Snapshot, assert_no_leaks, exclusive};
-pub use names::{TempDir, ifname, unique_name};
+pub use names::{LinkGuard, TempDir, ifname, unique_name};
 pub use root::{RootGuard, in_ci, is_root, require_root, skip_absent};
 pub use rootfs::busybox_rootfs;
 

@@ -155,3 +155,30 @@ mod tests {
         }
     }
 }
+
+/// Deletes a host network interface (with `ip link del`) when dropped —
+/// whether the test passed or panicked. For links a test created with a
+/// name from [`ifname`].
+///
+/// ```no_run
+/// let name = palisade_testkit::ifname("va");
+/// let _guard = palisade_testkit::LinkGuard::new(&name);
+/// // ... create and use the link ...
+/// ```
+#[derive(Debug)]
+pub struct LinkGuard(String);
+
+impl LinkGuard {
+    /// Guards the link called `name` (it need not exist yet).
+    pub fn new(name: &str) -> LinkGuard {
+        LinkGuard(name.to_owned())
+    }
+}
+
+impl Drop for LinkGuard {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.0])
+            .output();
+    }
+}
