@@ -192,7 +192,12 @@ fn main() -> ExitCode {
         }
     };
     match child.wait() {
-        Ok(status) => ExitCode::from(status.shell_code() as u8),
+        Ok(status) => {
+            if child.oom_killed() {
+                eprintln!("run: {status}: OOM-killed (the memory limit bit)");
+            }
+            ExitCode::from(status.shell_code() as u8)
+        }
         Err(e) => {
             eprintln!("run: {e}");
             ExitCode::from(125)

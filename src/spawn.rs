@@ -402,6 +402,7 @@ impl Container {
             pidfd,
             host: std::mem::take(host),
             status: None,
+            final_stats: None,
             stdin,
             stdout,
             stderr,
@@ -453,6 +454,9 @@ pub struct Child {
     pidfd: PidFd,
     host: HostState,
     status: Option<ExitStatus>,
+    /// The cgroup's figures when the container was reaped (the cgroup is
+    /// gone after that).
+    final_stats: Option<Stats>,
     /// The write end of the container's stdin, when piped.
     pub stdin: Option<File>,
     /// The read end of the container's stdout, when piped.
@@ -499,9 +503,15 @@ impl Child {
         }
         drop(self.stdin.take());
         let status = self.pidfd.wait()?;
-        self.status = Some(status);
-        self.cleanup()?;
+        self.reaped(status)?;
         Ok(status)
+    }
+
+    /// Records the exit and the cgroup's last figures, then cleans up.
+    fn reaped(&mut self, status: ExitStatus) -> Result<(), Error> {
+        self.status = Some(status);
+        self.final_stats = self.host.cgroup.as_ref().and_then(|cg| cg.stats().ok());
+        self.cleanup()
     }
 
     /// The exit status if the container has exited (then cleans up).
@@ -511,17 +521,41 @@ impl Child {
         }
         match self.pidfd.try_wait()? {
             Some(status) => {
-                self.status = Some(status);
-                self.cleanup()?;
+                self.reaped(status)?;
                 Ok(Some(status))
             }
             None => Ok(None),
         }
     }
 
-    /// Usage of its cgroup.
+    /// Usage of its cgroup: live while it runs; once reaped, the figures
+    /// read just before its cgroup was removed (CPU time used, peak memory,
+    /// OOM kills).
+    ///
+    /// ```no_run
+    /// # let mut child = palisade::Container::new("/bin/true").spawn()?;
+    /// let status = child.wait()?;
+    /// if child.oom_killed() {
+    ///     eprintln!("{status}: killed by the OOM killer (memory limit)");
+    /// }
+    /// println!("cpu {:?} µs", child.stats()?.cpu_usage_usec);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn stats(&self) -> Result<Stats, Error> {
+        if let Some(s) = &self.final_stats {
+            return Ok(s.clone());
+        }
         Ok(self.host.cgroup.as_ref().ok_or(Error::NoCgroup)?.stats()?)
+    }
+
+    /// Did the OOM killer kill a process of the container (its memory
+    /// limit bit)? Tells an OOM kill apart from another `SIGKILL` in the
+    /// exit status. `false` without a cgroup of its own.
+    pub fn oom_killed(&self) -> bool {
+        self.stats()
+            .ok()
+            .and_then(|s| s.oom_kills)
+            .is_some_and(|n| n > 0)
     }
 
     /// Freezes every process of the container.

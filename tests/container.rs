@@ -120,6 +120,19 @@ fn cgroup_limits_bite_and_the_cgroup_goes_away() {
             "not OOM-killed: {status}"
         );
         assert!(cg.dirs_iter().all(|d| !d.exists()), "cgroup left behind");
+        // Reported as an OOM kill, from the cgroup's last figures.
+        assert!(child.oom_killed(), "{:?}", child.stats());
+        let last = child.stats().unwrap();
+        assert!(last.memory_peak.unwrap() >= 30 << 20, "{last:?}");
+        assert!(last.cpu_usage_usec.unwrap() > 0, "{last:?}");
+        // A SIGKILL of our own is not an OOM kill.
+        let mut killed = busybox("exec sleep 10")
+            .cgroup(&unique_name("kill"), Resources::new().memory_max(32 << 20))
+            .spawn()
+            .unwrap();
+        killed.kill(libc::SIGKILL).unwrap();
+        assert_eq!(killed.wait().unwrap().signal(), Some(libc::SIGKILL));
+        assert!(!killed.oom_killed(), "{:?}", killed.stats());
 
         let (_, out) = sh(busybox(
             "exec 2>&1; for i in 1 2 3 4 5 6 7 8 9 10; do sleep 1 & done; wait",
