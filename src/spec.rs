@@ -223,10 +223,17 @@ impl ContainerConfig {
         if let Some(cwd) = &self.cwd {
             c = c.cwd(cwd);
         }
-        if let Some(kinds) = self.namespaces {
-            c = c.namespaces(kinds.into_iter().collect::<NsKinds>());
+        if let Some(kinds) = &self.namespaces {
+            c = c.namespaces(kinds.iter().copied().collect::<NsKinds>());
         }
+        // A namespace list without `net` and no network given means the
+        // host's network, not a silently re-added net namespace.
+        let no_netns = self
+            .namespaces
+            .as_ref()
+            .is_some_and(|k| !k.contains(&NsKind::Net));
         c = match self.network {
+            NetworkConfig::None if no_netns => c.network(Network::Host),
             NetworkConfig::None => c.network(Network::None),
             NetworkConfig::Host => c.network(Network::Host),
             NetworkConfig::Join { path } => c.network(Network::Join(open_ns(&path, NsKind::Net)?)),
@@ -316,5 +323,69 @@ impl Container {
     /// [`ContainerConfig::into_container`].
     pub fn from_config(config: ContainerConfig) -> Result<Container, SpawnError> {
         config.into_container()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(program: &str) -> ContainerConfig {
+        ContainerConfig {
+            program: program.into(),
+            ..ContainerConfig::default()
+        }
+    }
+
+    #[test]
+    fn defaults_are_docker_like_and_namespace_lists_are_respected() {
+        let c = config("/bin/true").into_container().unwrap();
+        for kind in [
+            NsKind::Mnt,
+            NsKind::Uts,
+            NsKind::Ipc,
+            NsKind::Pid,
+            NsKind::Net,
+            NsKind::Cgroup,
+        ] {
+            assert!(c.has_new(kind), "{kind:?}");
+        }
+        assert!(!c.has_new(NsKind::User) || c.rootless);
+        let c = ContainerConfig {
+            namespaces: Some(vec![NsKind::Mnt, NsKind::Pid]),
+            ..config("/bin/true")
+        }
+        .into_container()
+        .unwrap();
+        assert!(c.has_new(NsKind::Pid) && !c.has_new(NsKind::Net));
+        assert!(matches!(c.network, Network::Host));
+    }
+
+    #[test]
+    fn bad_configs_are_typed_errors() {
+        let err = config("").into_container().unwrap_err();
+        assert_eq!(err.step, crate::Step::Validate);
+        let err = ContainerConfig {
+            rlimits: vec![RlimitConfig {
+                resource: "files".into(),
+                soft: 1,
+                hard: 1,
+            }],
+            ..config("/bin/true")
+        }
+        .into_container()
+        .unwrap_err();
+        assert!(err.detail.contains("files"), "{err}");
+        let err = ContainerConfig {
+            join: vec![JoinConfig::Path {
+                kind: NsKind::Net,
+                path: "/nonexistent/ns".into(),
+            }],
+            ..config("/bin/true")
+        }
+        .into_container()
+        .unwrap_err();
+        assert_eq!(err.step, crate::Step::JoinNamespace, "{err}");
+        assert!(err.detail.contains("/nonexistent/ns"), "{err}");
     }
 }
