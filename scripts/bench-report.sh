@@ -16,7 +16,7 @@ criterion_dir=$target/criterion
 
 if [[ "${1:-}" != --report-only ]]; then
   PALISADE_BENCH=1 ./scripts/setup.sh
-  rm -rf "$criterion_dir" # the report shows this run only
+  rm -rf "$criterion_dir" "$target/paired.md" # the report shows this run only
   start=$(date +%s)
   cargo bench -- "$@" 2>&1 | tee "$target/bench.log"
   echo "bench-report: all benchmarks took $(($(date +%s) - start)) s" | tee -a "$target/bench.log"
@@ -99,6 +99,10 @@ median_of() { awk -F'\t' -v g="$1" -v f="$2" '$1 == g && $2 == f { print $3 }' <
     done <<<"$rows"
     echo
   done
+  if [[ -f "$target/paired.md" ]]; then
+    cat "$target/paired.md"
+    echo
+  fi
   if [[ -f docs/benchmarks-notes.md ]]; then
     cat docs/benchmarks-notes.md
   fi

@@ -24,6 +24,7 @@
 mod fork;
 mod leaks;
 mod names;
+pub mod raw;
 mod root;
 mod rootfs;
 
