@@ -212,16 +212,36 @@ fn bench(c: &mut Criterion) {
     let teardown = || Netlink::new().unwrap().delete_link(&host).unwrap();
     // Wiring is timed on its own: deleting a veth waits for an RCU grace
     // period in the kernel (milliseconds) whoever asks for it.
+    // palisade and rtnetlink are timed interleaved: each wiring right after
+    // an untimed wiring + teardown of the other, so both meet the same
+    // backlog of the kernel's deferred teardown work.
+    let rt = Rt::new();
+    let timed = |wire: &dyn Fn()| {
+        let start = Instant::now();
+        wire();
+        let spent = start.elapsed();
+        teardown();
+        spent
+    };
+    let rt_wire = || rt.wire(&host, &netns);
     g.bench_function("palisade/wire", |b| {
         b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let start = Instant::now();
-                palisade_wire();
-                total += start.elapsed();
-                teardown();
-            }
-            total
+            (0..iters)
+                .map(|_| {
+                    timed(&rt_wire);
+                    timed(&palisade_wire)
+                })
+                .sum()
+        })
+    });
+    g.bench_function("rtnetlink/wire", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    timed(&palisade_wire);
+                    timed(&rt_wire)
+                })
+                .sum()
         })
     });
     g.bench_function("ip/wire", |b| {
@@ -256,19 +276,6 @@ fn bench(c: &mut Criterion) {
                 let start = Instant::now();
                 ip(&["link", "del", &host]);
                 total += start.elapsed();
-            }
-            total
-        })
-    });
-    let rt = Rt::new();
-    g.bench_function("rtnetlink/wire", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let start = Instant::now();
-                rt.wire(&host, &netns);
-                total += start.elapsed();
-                teardown();
             }
             total
         })
