@@ -21,10 +21,10 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::time::Instant;
 
 use palisade_cgroup::{Cgroup, Controller, Placement, Resources};
-use palisade_ns::{Clone3, CloneResult, Namespace, NsKind, NsKinds, PidFd, unshare};
+use palisade_ns::{Namespace, NsKind, NsKinds, unshare};
 use palisade_overlay::{Overlay, Strategy};
 use palisade_testkit::raw::{c_path, c_paths, overlay_layers, overlay_mount2, overlay_new_api};
-use palisade_testkit::{TempDir, fork_run, unique_name};
+use palisade_testkit::{NsHolder, TempDir, fork_run, unique_name};
 
 /// Per-round ratios ours/raw over `rounds` rounds (after a few warm-up
 /// rounds), the order of the two calls swapped every round.
@@ -80,29 +80,6 @@ fn median_ci(ratios: &[f64]) -> (f64, f64, f64) {
     (median(&mut all), medians[25], medians[974])
 }
 
-/// A child in new namespaces that pauses until dropped.
-struct Target(PidFd);
-
-impl Target {
-    fn new(kinds: NsKinds) -> Target {
-        // SAFETY: the child only pauses.
-        match unsafe { Clone3::new().namespaces(kinds).pidfd(true).spawn() }.unwrap() {
-            CloneResult::Child => loop {
-                // SAFETY: pause has no preconditions.
-                unsafe { libc::pause() };
-            },
-            CloneResult::Parent(c) => Target(c.pidfd.unwrap()),
-        }
-    }
-}
-
-impl Drop for Target {
-    fn drop(&mut self) {
-        let _ = self.0.send_signal(libc::SIGKILL);
-        let _ = self.0.wait();
-    }
-}
-
 struct Report {
     rows: Vec<(String, usize, f64, f64, f64)>,
 }
@@ -128,9 +105,9 @@ fn main() {
     let mut report = Report { rows: Vec::new() };
 
     // setns into another namespace and back.
-    let target = Target::new(NsKinds::NET | NsKinds::UTS);
+    let target = NsHolder::new(libc::CLONE_NEWNET | libc::CLONE_NEWUTS);
     for kind in [NsKind::Net, NsKind::Uts] {
-        let theirs = target.0.namespace(kind).unwrap();
+        let theirs = Namespace::of_pid(target.pid(), kind).unwrap();
         let home = Namespace::current(kind).unwrap();
         let (t, h, flag) = (
             theirs.as_fd().as_raw_fd(),

@@ -10,40 +10,30 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use palisade_ns::{Clone3, CloneResult, Namespace, NsKind, NsKinds, PidFd, join, unshare};
-use palisade_testkit::time_in_fork;
+use palisade_testkit::{NsHolder, time_in_fork};
 
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
 }
 
-/// A child in new namespaces that sleeps until dropped.
-struct Target(PidFd);
+/// A child in new namespaces (the test kit's holder, kept alive by the
+/// second field) and its pidfd.
+struct Target(PidFd, #[allow(dead_code)] NsHolder);
 
 impl Target {
-    fn new(kinds: NsKinds) -> Target {
-        // SAFETY: the child only pauses.
-        match unsafe { Clone3::new().namespaces(kinds).pidfd(true).spawn() }.unwrap() {
-            CloneResult::Child => loop {
-                // SAFETY: pause has no preconditions.
-                unsafe { libc::pause() };
-            },
-            CloneResult::Parent(c) => Target(c.pidfd.unwrap()),
-        }
-    }
-}
-
-impl Drop for Target {
-    fn drop(&mut self) {
-        let _ = self.0.send_signal(libc::SIGKILL);
-        let _ = self.0.wait();
+    fn new(flags: libc::c_int) -> Target {
+        let holder = NsHolder::new(flags);
+        Target(PidFd::open(holder.pid()).unwrap(), holder)
     }
 }
 
 /// setns into a target namespace and back, per kind (per-thread kinds, so
 /// the bench thread itself can switch).
 fn setns(c: &mut Criterion) {
-    let target = Target::new(NsKinds::NET | NsKinds::UTS | NsKinds::IPC | NsKinds::CGROUP);
+    let target = Target::new(
+        libc::CLONE_NEWNET | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_NEWCGROUP,
+    );
     let mut g = c.benchmark_group("ns_setns");
     for kind in [NsKind::Net, NsKind::Uts, NsKind::Ipc, NsKind::Cgroup] {
         let theirs = target.0.namespace(kind).unwrap();
@@ -185,7 +175,7 @@ fn clone3(c: &mut Criterion) {
 /// Joining net+uts+ipc of a target: one setns(pidfd) vs three setns(nsfd),
 /// then back, on the bench thread.
 fn join_many(c: &mut Criterion) {
-    let target = Target::new(NsKinds::NET | NsKinds::UTS | NsKinds::IPC);
+    let target = Target::new(libc::CLONE_NEWNET | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC);
     let kinds = NsKinds::NET | NsKinds::UTS | NsKinds::IPC;
     let ours: Vec<Namespace> = kinds
         .kinds()

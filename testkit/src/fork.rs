@@ -114,6 +114,68 @@ pub fn time_paired(
     total
 }
 
+/// A child process that unshared the namespaces `flags` (`CLONE_NEWNET`,
+/// `CLONE_NEWUTS`, `CLONE_NEWIPC`, `CLONE_NEWCGROUP`, …) and pauses until
+/// dropped: namespaces for tests and benchmarks to join, at
+/// `/proc/<pid>/ns/*`. Dropping kills and reaps it.
+///
+/// ```no_run
+/// let holder = palisade_testkit::NsHolder::new(libc::CLONE_NEWNET);
+/// let netns = std::fs::File::open(format!("/proc/{}/ns/net", holder.pid())).unwrap();
+/// ```
+#[derive(Debug)]
+pub struct NsHolder {
+    pid: nix::unistd::Pid,
+}
+
+impl NsHolder {
+    /// Forks the holder; returns once it is inside its new namespaces.
+    /// Panics if it could not unshare them.
+    pub fn new(flags: libc::c_int) -> NsHolder {
+        let (rd, wr) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe2");
+        // SAFETY: the child only unshares, reports and pauses.
+        match unsafe { fork() }.expect("fork") {
+            ForkResult::Child => {
+                drop(rd);
+                // SAFETY: plain syscalls in the single-threaded child.
+                unsafe {
+                    if libc::unshare(flags) == 0 {
+                        libc::write(
+                            std::os::fd::AsRawFd::as_raw_fd(&wr),
+                            [1u8].as_ptr().cast(),
+                            1,
+                        );
+                    }
+                    drop(wr);
+                    loop {
+                        libc::pause();
+                    }
+                }
+            }
+            ForkResult::Parent { child } => {
+                drop(wr);
+                let holder = NsHolder { pid: child };
+                let mut ready = [0u8; 1];
+                let n = std::fs::File::from(rd).read(&mut ready).unwrap_or(0);
+                assert_eq!(n, 1, "namespace holder could not unshare {flags:#x}");
+                holder
+            }
+        }
+    }
+
+    /// Its pid.
+    pub fn pid(&self) -> i32 {
+        self.pid.as_raw()
+    }
+}
+
+impl Drop for NsHolder {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(self.pid, nix::sys::signal::Signal::SIGKILL);
+        let _ = waitpid(self.pid, None);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,7 +28,7 @@ pub mod raw;
 mod root;
 mod rootfs;
 
-pub use fork::{fork_run, time_in_fork, time_paired};
+pub use fork::{NsHolder, fork_run, time_in_fork, time_paired};
 pub use leaks::{Exclusive, Leaks, Snapshot, assert_no_leaks, exclusive};
 pub use names::{LinkGuard, TempDir, ifname, unique_name};
 pub use root::{RootGuard, in_ci, is_root, require_root, skip_absent};
