@@ -7,6 +7,8 @@
 //! [`Netlink::in_namespace`] opens one for another namespace through a
 //! long-lived helper thread that enters it and returns, so the caller's
 //! thread never switches.
+//! With the feature `rtnetlink`, [`rtnetlink_in`] gives an async
+//! `rtnetlink::Handle` bound to another namespace the same way.
 //! Kernel refusals keep the errno and the kernel's extended-ACK text; a
 //! link kind the kernel lacks is [`Error::Unsupported`].
 //!
@@ -30,6 +32,8 @@
 mod addr;
 mod address;
 mod error;
+#[cfg(feature = "rtnetlink")]
+mod interop;
 mod link;
 mod nsworker;
 mod route;
@@ -39,6 +43,8 @@ mod sysctl;
 pub use addr::{IpCidr, check_ifname};
 pub use address::Address;
 pub use error::{Error, Result};
+#[cfg(feature = "rtnetlink")]
+pub use interop::{RtnetlinkConnection, rtnetlink_in};
 pub use link::{IpvlanFlag, IpvlanMode, Link, LinkSpec, MacvlanMode, Veth};
 pub use route::Route;
 pub use socket::{Netlink, RECEIVE_TIMEOUT};

@@ -90,6 +90,13 @@ impl Netlink {
         crate::nsworker::connect_in(netns.as_fd())
     }
 
+    /// The socket, for another client to use (it stays bound to the
+    /// namespace it was opened in).
+    #[cfg(feature = "rtnetlink")]
+    pub(crate) fn into_socket(self) -> Socket {
+        self.socket
+    }
+
     /// Runs `f` on a short-lived thread inside `netns` (for sysctls and
     /// other per-namespace files); the caller's thread never moves.
     pub fn run_in<T: Send>(netns: BorrowedFd<'_>, f: impl FnOnce() -> T + Send) -> Result<T> {

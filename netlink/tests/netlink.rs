@@ -452,3 +452,44 @@ fn two_namespaces_joined_by_a_bridge_reach_each_other() {
         nl.delete_link(&br).unwrap();
     });
 }
+
+/// An rtnetlink handle bound to another namespace sees that namespace's
+/// links, and no thread of the runtime moved.
+#[cfg(feature = "rtnetlink")]
+#[test]
+fn rtnetlink_handle_bound_to_a_namespace() {
+    use futures::TryStreamExt;
+    let Some(_root) = require_root("creates a network namespace") else {
+        return;
+    };
+    let ns = NetNs::new();
+    let outside_runtime = palisade_netlink::rtnetlink_in(&ns.file);
+    assert!(
+        outside_runtime.is_err(),
+        "no runtime must be an error, not a panic"
+    );
+    let before = std::fs::metadata("/proc/thread-self/ns/net").unwrap().ino();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    let names: Vec<u32> = rt.block_on(async {
+        let (connection, handle) = palisade_netlink::rtnetlink_in(&ns.file).unwrap();
+        tokio::spawn(connection);
+        handle
+            .link()
+            .get()
+            .execute()
+            .map_ok(|l| l.header.index)
+            .try_collect()
+            .await
+            .unwrap()
+    });
+    // A fresh namespace has only `lo` (index 1); the host has more.
+    assert_eq!(names, [1], "links seen through the handle");
+    assert_eq!(
+        std::fs::metadata("/proc/thread-self/ns/net").unwrap().ino(),
+        before,
+        "the calling thread moved"
+    );
+}
