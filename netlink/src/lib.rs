@@ -7,8 +7,10 @@
 //! [`Netlink::in_namespace`] opens one for another namespace through a
 //! long-lived helper thread that enters it and returns, so the caller's
 //! thread never switches.
-//! With the feature `rtnetlink`, [`rtnetlink_in`] gives an async
-//! `rtnetlink::Handle` bound to another namespace the same way.
+//! With the feature `rtnetlink`, `rtnetlink_in` gives an async
+//! `rtnetlink::Handle` bound to another namespace the same way; with the
+//! feature `tokio`, `AsyncNetlink` runs this crate's requests from async
+//! code on Tokio's blocking pool.
 //! Kernel refusals keep the errno and the kernel's extended-ACK text; a
 //! link kind the kernel lacks is [`Error::Unsupported`].
 //!
@@ -31,6 +33,8 @@
 
 mod addr;
 mod address;
+#[cfg(feature = "tokio")]
+mod asynchronous;
 mod error;
 #[cfg(feature = "rtnetlink")]
 mod interop;
@@ -42,6 +46,8 @@ mod sysctl;
 
 pub use addr::{IpCidr, check_ifname};
 pub use address::Address;
+#[cfg(feature = "tokio")]
+pub use asynchronous::AsyncNetlink;
 pub use error::{Error, Result};
 #[cfg(feature = "rtnetlink")]
 pub use interop::{RtnetlinkConnection, rtnetlink_in};

@@ -493,3 +493,38 @@ fn rtnetlink_handle_bound_to_a_namespace() {
         "the calling thread moved"
     );
 }
+
+/// The blocking connection from async code: requests run on the blocking
+/// pool and their results come back.
+#[cfg(feature = "tokio")]
+#[test]
+fn async_netlink_runs_requests_from_async_code() {
+    let Some(_root) = require_root("creates a network namespace") else {
+        return;
+    };
+    let ns = NetNs::new();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let nl = palisade_netlink::AsyncNetlink::new(Netlink::in_namespace(&ns.file).unwrap());
+        nl.run(|nl| nl.loopback_up()).await.unwrap();
+        let lo = nl.run(|nl| nl.link("lo")).await.unwrap();
+        assert!(lo.up);
+        let missing = nl.clone().run(|nl| nl.link("pt-no-such")).await;
+        assert!(
+            matches!(missing, Err(Error::NotFound { .. })),
+            "{missing:?}"
+        );
+    });
+    let links = ns.ip_json(&["link", "show", "lo"]);
+    assert!(
+        links[0]["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f == "UP"),
+        "{links}"
+    );
+}
