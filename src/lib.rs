@@ -17,6 +17,15 @@
 //! 5. a failure anywhere comes back as a [`SpawnError`] naming the step and
 //!    errno, with everything already created removed.
 //!
+//! Networks: none (only `lo`), host, an existing namespace, a veth pair
+//! ([`Network::veth`]) or a macvlan ([`Network::macvlan`]) — the container
+//! end is born inside its namespace. [`Container::join_pid`] shares another
+//! container's namespaces. Run by a normal user, a container is rootless
+//! ([`Container::rootless`]): a user namespace maps the caller to root.
+//! [`ContainerConfig`] describes the same container as data (JSON/TOML with
+//! the `serde` feature). After [`Child::wait`], [`Child::stats`] holds the
+//! cgroup's last figures and [`Child::oom_killed`] tells an OOM kill apart.
+//!
 //! ```no_run
 //! use palisade::{CapSet, Container, Resources};
 //! let mut child = Container::new("/bin/sh")
