@@ -659,3 +659,37 @@ fn max_depth_and_descendants_bite_on_cgroup2() {
     cg.set_max_descendants(None).unwrap();
     assert_eq!(read(dir.join("cgroup.max.descendants")), "max");
 }
+
+/// The pure-v1 path of `events()` (no cgroup2 directory: an eventfd for
+/// OOM, populated re-read every 100 ms), on this host's v1 hierarchies
+/// seen without the cgroup2 tree.
+#[test]
+fn events_on_v1_hierarchies_alone() {
+    let Some(_root) = require_root("watches a v1-only cgroup") else {
+        return;
+    };
+    let v1 = Hierarchy::detect().unwrap().legacy_only();
+    if v1.placement(Controller::Memory).is_err() {
+        eprintln!("skipped: no v1 memory hierarchy on this host (pure cgroup2)");
+        return;
+    }
+    let cg = Cgroup::create_in(v1, &unique_name("v1ev")).unwrap();
+    assert!(cg.v2_dir().is_none());
+    let guard = Guard(Some(cg));
+    guard
+        .apply(&Resources::new().memory_max(32 << 20).memory_swap(0))
+        .unwrap();
+    let mut events = guard.events().unwrap();
+    let child = spawn_in(&guard, "sleep 0.3; exec tail /dev/zero");
+    expect_event(&mut events, Duration::from_secs(2), |e| {
+        *e == Event::Populated(true)
+    });
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.signal(), Some(libc::SIGKILL), "{out:?}");
+    expect_event(&mut events, Duration::from_secs(1), |e| {
+        matches!(e, Event::OomKill { .. })
+    });
+    expect_event(&mut events, Duration::from_secs(2), |e| {
+        *e == Event::Populated(false)
+    });
+}
