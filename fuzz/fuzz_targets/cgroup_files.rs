@@ -1,5 +1,5 @@
 #![no_main]
-//! PSI, flat-keyed stat/events files and cpuset id lists.
+//! PSI, flat-keyed stat/events files, io byte counters and cpuset id lists.
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -7,6 +7,8 @@ fuzz_target!(|data: &[u8]| {
         let _ = palisade_cgroup::parse_pressure(text);
         let _ = palisade_cgroup::parse_memory_events(text);
         let _ = palisade_cgroup::flat_key(text, "usage_usec");
+        let _ = palisade_cgroup::parse_blkio_bytes(text);
+        let _ = palisade_cgroup::parse_io_stat_bytes(text);
         if let Ok(ids) = palisade_cgroup::parse_id_list(text) {
             assert!(ids.windows(2).all(|w| w[0] < w[1]), "sorted and unique");
         }
