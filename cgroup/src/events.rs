@@ -337,16 +337,16 @@ impl Events {
                     s.oom = m.oom;
                     s.oom_kill = m.oom_kill;
                 }
-                // cgroup2 memory not enabled for this group: no counters.
-                Err(Error::Io { errno, .. })
-                    if errno == Errno::ENOENT && self.inotify.is_some() =>
-                {
+                // cgroup2 memory not enabled for this group: no counters —
+                // unless the group itself is gone, which `refresh` handles.
+                Err(
+                    e @ Error::Io {
+                        errno: Errno::ENOENT,
+                        ..
+                    },
+                ) if self.inotify.is_some() => {
                     if !self.cgroup.dirs_iter().any(Path::exists) {
-                        return Err(Error::Io {
-                            op: "read",
-                            path: PathBuf::new(),
-                            errno,
-                        });
+                        return Err(e);
                     }
                 }
                 Err(e) => return Err(e),

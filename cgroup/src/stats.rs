@@ -180,20 +180,12 @@ pub fn parse_memory_events(text: &str) -> MemoryEvents {
 /// assert_eq!(palisade_cgroup::parse_blkio_bytes(text), (4106, 512));
 /// ```
 pub fn parse_blkio_bytes(text: &str) -> (u64, u64) {
-    let (mut read, mut write) = (0u64, 0u64);
-    for line in text.lines() {
+    let ops = text.lines().filter_map(|line| {
         let mut f = line.split_whitespace();
-        let (Some(_dev), Some(op), Some(n)) = (f.next(), f.next(), f.next()) else {
-            continue;
-        };
-        let n: u64 = n.parse().unwrap_or(0);
-        match op {
-            "Read" => read = read.saturating_add(n),
-            "Write" => write = write.saturating_add(n),
-            _ => {}
-        }
-    }
-    (read, write)
+        let _device = f.next()?;
+        Some((f.next()?, f.next()?))
+    });
+    sum_read_write(ops, "Read", "Write")
 }
 
 /// Sums `rbytes=` and `wbytes=` over the devices of a v2 `io.stat` file.
@@ -203,19 +195,27 @@ pub fn parse_blkio_bytes(text: &str) -> (u64, u64) {
 /// assert_eq!(palisade_cgroup::parse_io_stat_bytes(text), (4106, 512));
 /// ```
 pub fn parse_io_stat_bytes(text: &str) -> (u64, u64) {
-    let (mut read, mut write) = (0u64, 0u64);
-    for field in text.split_whitespace() {
-        let Some((k, v)) = field.split_once('=') else {
-            continue;
-        };
-        let n: u64 = v.parse().unwrap_or(0);
-        match k {
-            "rbytes" => read = read.saturating_add(n),
-            "wbytes" => write = write.saturating_add(n),
-            _ => {}
+    let fields = text.split_whitespace().filter_map(|f| f.split_once('='));
+    sum_read_write(fields, "rbytes", "wbytes")
+}
+
+/// Totals of the values under the `read` and `write` keys (an unparsable
+/// value counts 0; sums saturate).
+fn sum_read_write<'a>(
+    pairs: impl Iterator<Item = (&'a str, &'a str)>,
+    read: &str,
+    write: &str,
+) -> (u64, u64) {
+    pairs.fold((0u64, 0u64), |(r, w), (key, value)| {
+        let n: u64 = value.parse().unwrap_or(0);
+        if key == read {
+            (r.saturating_add(n), w)
+        } else if key == write {
+            (r, w.saturating_add(n))
+        } else {
+            (r, w)
         }
-    }
-    (read, write)
+    })
 }
 
 pub(crate) fn read_u64(path: &Path) -> Result<Option<u64>> {
