@@ -26,7 +26,7 @@ fn family(ip: &IpAddr) -> AddressFamily {
     }
 }
 
-fn message(index: u32, cidr: &IpCidr, nodad: bool) -> AddressMessage {
+pub(crate) fn message(index: u32, cidr: &IpCidr, nodad: bool) -> AddressMessage {
     let mut m = AddressMessage::default();
     m.header.family = family(&cidr.addr);
     m.header.prefix_len = cidr.prefix;

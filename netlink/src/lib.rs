@@ -14,15 +14,32 @@
 //! Kernel refusals keep the errno and the kernel's extended-ACK text; a
 //! link kind the kernel lacks is [`Error::Unsupported`].
 //!
+//! A container's veth network is one call, [`Netlink::wire_veth`], which
+//! makes the fewest requests the kernel allows (three datagrams; the peer
+//! born in the container's namespace as `eth0`):
+//!
+//! ```no_run
+//! use std::os::fd::AsFd;
+//! use palisade_netlink::{Netlink, VethWiring};
+//! let netns = std::fs::File::open("/proc/1234/ns/net")?; // the container's
+//! let wiring = VethWiring::new("ph0", "eth0")
+//!     .host_address("10.88.0.1/24".parse()?)
+//!     .address("10.88.0.2/24".parse()?)
+//!     .gateway("10.88.0.1".parse()?);
+//! Netlink::new()?.wire_veth(&wiring, netns.as_fd())?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The same, step by step (one request each):
+//!
 //! ```no_run
 //! use std::os::fd::AsFd;
 //! use palisade_netlink::{Netlink, Route, Veth};
 //! let netns = std::fs::File::open("/proc/1234/ns/net").unwrap(); // the container's
 //! let mut host = Netlink::new()?;
 //! // The peer is born inside the container as eth0.
-//! host.add_link(&Veth::new("ph0", "eth0").peer_netns(netns.as_fd()).into())?;
+//! host.add_link(&Veth::new("ph0", "eth0").peer_netns(netns.as_fd()).up().into())?;
 //! host.add_address("ph0", "10.88.0.1/24".parse()?)?;
-//! host.set_up("ph0")?;
 //! let mut inside = Netlink::in_namespace(&netns)?;
 //! inside.add_address("eth0", "10.88.0.2/24".parse()?)?;
 //! inside.set_up("eth0")?;
@@ -43,6 +60,7 @@ mod nsworker;
 mod route;
 mod socket;
 mod sysctl;
+mod wiring;
 
 pub use addr::{IpCidr, check_ifname};
 pub use address::Address;
@@ -55,3 +73,4 @@ pub use link::{IpvlanFlag, IpvlanMode, Link, LinkSpec, MacvlanMode, Veth};
 pub use route::Route;
 pub use socket::{Netlink, RECEIVE_TIMEOUT};
 pub use sysctl::{get_sysctl, set_sysctl};
+pub use wiring::VethWiring;

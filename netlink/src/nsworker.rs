@@ -62,9 +62,16 @@ fn open_in(netns: i32) -> Result<Netlink> {
     Netlink::new()
 }
 
-/// A connection in `netns`, opened by the worker, or by a short-lived
-/// thread when the worker is unavailable.
-pub(crate) fn connect_in(netns: BorrowedFd<'_>) -> Result<Netlink> {
+/// A connection being opened in `netns` by the worker while the caller
+/// goes on (e.g. creating the veth whose peer will live there).
+pub(crate) struct PendingConnection<'a> {
+    netns: BorrowedFd<'a>,
+    reply: Option<Receiver<Result<Netlink>>>,
+}
+
+/// Asks the worker for a connection in `netns` and returns at once.
+pub(crate) fn connect_in_background(netns: BorrowedFd<'_>) -> Result<PendingConnection<'_>> {
+    let mut reply = None;
     if !RETIRED.load(Ordering::SeqCst) {
         if let Some(tx) = worker() {
             let dup = netns
@@ -76,15 +83,31 @@ pub(crate) fn connect_in(netns: BorrowedFd<'_>) -> Result<Netlink> {
                 .map(|tx| tx.send((dup, reply_tx)).is_ok())
                 .unwrap_or(false);
             if sent {
-                if let Ok(result) = reply_rx.recv() {
-                    return result;
-                }
+                reply = Some(reply_rx);
             }
         }
     }
-    std::thread::scope(|s| {
-        s.spawn(|| open_in(netns.as_raw_fd()))
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p))
-    })
+    Ok(PendingConnection { netns, reply })
+}
+
+impl PendingConnection<'_> {
+    /// The connection, from the worker, or opened by a short-lived thread
+    /// when the worker is unavailable.
+    pub(crate) fn wait(self) -> Result<Netlink> {
+        if let Some(result) = self.reply.and_then(|r| r.recv().ok()) {
+            return result;
+        }
+        let netns = self.netns;
+        std::thread::scope(|s| {
+            s.spawn(|| open_in(netns.as_raw_fd()))
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p))
+        })
+    }
+}
+
+/// A connection in `netns`, opened by the worker, or by a short-lived
+/// thread when the worker is unavailable.
+pub(crate) fn connect_in(netns: BorrowedFd<'_>) -> Result<Netlink> {
+    connect_in_background(netns)?.wait()
 }

@@ -100,7 +100,7 @@ impl Route {
 }
 
 impl Netlink {
-    fn route_message(&mut self, r: &Route) -> Result<RouteMessage> {
+    pub(crate) fn route_message(&mut self, r: &Route) -> Result<RouteMessage> {
         if let (Some(d), Some(g)) = (&r.destination, &r.gateway) {
             if d.addr.is_ipv4() != g.is_ipv4() {
                 return Err(Error::Invalid {
@@ -232,7 +232,7 @@ impl Netlink {
     }
 }
 
-fn describe(r: &Route) -> String {
+pub(crate) fn describe(r: &Route) -> String {
     let dst = r
         .destination
         .map_or("default".to_owned(), |d| d.to_string());

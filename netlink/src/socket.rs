@@ -19,6 +19,15 @@ use crate::{Error, Result};
 pub const RECEIVE_TIMEOUT: Duration = Duration::from_secs(5);
 const DUMP_ATTEMPTS: u32 = 5;
 
+/// One request of a batch sent by [`Netlink::ack_all`].
+pub(crate) struct Request {
+    /// What it does, for the error if the kernel refuses it.
+    pub op: String,
+    pub message: RouteNetlinkMessage,
+    /// Flags beside `NLM_F_REQUEST | NLM_F_ACK`.
+    pub flags: u16,
+}
+
 /// A route-netlink connection bound to one network namespace: the one it
 /// was opened in. Every call blocks until the kernel answers.
 ///
@@ -116,17 +125,58 @@ impl Netlink {
         })
     }
 
-    fn send(&mut self, message: RouteNetlinkMessage, flags: u16) -> Result<u32> {
+    pub(crate) fn raw_fd(&self) -> std::os::fd::RawFd {
+        self.socket.as_raw_fd()
+    }
+
+    /// Appends `message` with the next sequence number to `out`.
+    fn encode(&mut self, message: RouteNetlinkMessage, flags: u16, out: &mut Vec<u8>) -> u32 {
         self.seq = self.seq.wrapping_add(1);
         let mut header = NetlinkHeader::default();
         header.flags = flags;
         header.sequence_number = self.seq;
         let mut msg = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(message));
         msg.finalize();
-        let mut out = vec![0u8; msg.buffer_len()];
-        msg.serialize(&mut out);
+        let start = out.len();
+        // Messages in one datagram start on 4-byte boundaries.
+        out.resize(start + ((msg.buffer_len() + 3) & !3), 0);
+        msg.serialize(&mut out[start..]);
+        self.seq
+    }
+
+    fn send(&mut self, message: RouteNetlinkMessage, flags: u16) -> Result<u32> {
+        let mut out = Vec::new();
+        let seq = self.encode(message, flags, &mut out);
         self.socket.send(&out, 0).map_err(|e| io("send", e))?;
-        Ok(self.seq)
+        Ok(seq)
+    }
+
+    /// Sends every request in one datagram and reads their ACKs: the
+    /// kernel runs them in order, each on its own (a refused one does not
+    /// stop the rest). Returns the first refusal, named by its `op`.
+    pub(crate) fn ack_all(&mut self, requests: Vec<Request>) -> Result<()> {
+        let mut out = Vec::new();
+        let mut pending = Vec::with_capacity(requests.len());
+        for r in requests {
+            let seq = self.encode(r.message, NLM_F_REQUEST | NLM_F_ACK | r.flags, &mut out);
+            pending.push((seq, r.op));
+        }
+        if pending.is_empty() {
+            return Ok(());
+        }
+        self.socket.send(&out, 0).map_err(|e| io("send", e))?;
+        let mut first_error = None;
+        for (seq, op) in pending {
+            match self.receive(seq, || op, |_| {}) {
+                Ok(_) => {}
+                // The socket itself failed: later ACKs will not come.
+                Err(e @ Error::Socket { .. }) => return Err(first_error.unwrap_or(e)),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
     }
 
     /// Sends a request that expects an ACK (or NACK).

@@ -6,8 +6,8 @@ use std::os::unix::fs::MetadataExt;
 use std::process::{Child, Command};
 
 use palisade_netlink::{
-    Error, IpvlanFlag, IpvlanMode, LinkSpec, MacvlanMode, Netlink, Route, Veth, get_sysctl,
-    set_sysctl,
+    Error, IpvlanFlag, IpvlanMode, LinkSpec, MacvlanMode, Netlink, Route, Veth, VethWiring,
+    get_sysctl, set_sysctl,
 };
 use palisade_testkit::{LinkGuard, ifname, require_root, run, skip_absent, try_run};
 use serde_json::Value;
@@ -95,6 +95,13 @@ fn bad_names_are_refused_before_the_kernel() {
         nl.link("pt-no-such-if"),
         Err(Error::NotFound { .. })
     ));
+    // index_of asks the kernel by ioctl: same typed errors.
+    assert_eq!(nl.index_of("lo").unwrap(), 1);
+    assert!(matches!(
+        nl.index_of("pt-no-such-if"),
+        Err(Error::NotFound { name }) if name == "pt-no-such-if"
+    ));
+    assert!(matches!(nl.index_of("a/b"), Err(Error::InvalidName { .. })));
 }
 
 #[test]
@@ -233,6 +240,175 @@ fn container_wiring_with_peer_born_in_the_netns_answers_ping() {
             .iter()
             .any(|a| a.cidr.addr.is_ipv4())
     );
+}
+
+fn flags(link: &Value) -> Vec<String> {
+    link["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn locals(addrs: &Value) -> Vec<String> {
+    addrs[0]["addr_info"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| format!("{}/{}", a["local"].as_str().unwrap(), a["prefixlen"]))
+        .collect()
+}
+
+/// `wire_veth` builds the whole container network in one call: read back
+/// on both sides with `ip -j`, then a ping across, both ways.
+#[test]
+fn wire_veth_wires_a_container_in_one_call() {
+    let Some(root) = require_root("creates links and namespaces") else {
+        return;
+    };
+    let (_root, ()) = root.assert_no_leaks(|| {
+        let ns = NetNs::new();
+        let host = ifname("pw");
+        let _g = LinkGuard::new(&host);
+        let before = std::fs::metadata("/proc/thread-self/ns/net").unwrap().ino();
+        let wiring = VethWiring::new(&host, "eth0")
+            .host_address("10.232.9.1/24".parse().unwrap())
+            .address("10.232.9.2/24".parse().unwrap())
+            .address("fd00:232:9::2/64".parse().unwrap())
+            .gateway("10.232.9.1".parse().unwrap())
+            .mtu(1400)
+            .peer_mac([0x02, 0, 0, 0x23, 0x20, 0x09]);
+        Netlink::new()
+            .unwrap()
+            .wire_veth(&wiring, ns.file.as_fd())
+            .unwrap();
+        assert_eq!(
+            std::fs::metadata("/proc/thread-self/ns/net").unwrap().ino(),
+            before,
+            "caller moved"
+        );
+
+        let h = host_link(&host).unwrap();
+        assert!(flags(&h).contains(&"UP".to_owned()), "{h}");
+        assert_eq!(h["mtu"], 1400);
+        // One queue pair, not the kernel's one per possible CPU.
+        assert_eq!(h["num_tx_queues"], 1, "{h}");
+        assert_eq!(h["num_rx_queues"], 1, "{h}");
+        let ha: Value =
+            serde_json::from_str(&run("ip", &["-j", "addr", "show", "dev", &host])).unwrap();
+        assert_eq!(
+            locals(&ha).first().map(String::as_str),
+            Some("10.232.9.1/24")
+        );
+
+        let eth0 = ns.ip_json(&["-d", "link", "show", "eth0"]);
+        assert!(flags(&eth0[0]).contains(&"UP".to_owned()), "{eth0}");
+        assert_eq!(eth0[0]["mtu"], 1400);
+        assert_eq!(eth0[0]["address"], "02:00:00:23:20:09");
+        assert_eq!(eth0[0]["num_tx_queues"], 1, "{eth0}");
+        let lo = ns.ip_json(&["link", "show", "lo"]);
+        assert!(flags(&lo[0]).contains(&"UP".to_owned()), "{lo}");
+        let addrs = locals(&ns.ip_json(&["addr", "show", "eth0"]));
+        assert!(addrs.contains(&"10.232.9.2/24".to_owned()), "{addrs:?}");
+        assert!(addrs.contains(&"fd00:232:9::2/64".to_owned()), "{addrs:?}");
+        let routes = ns.ip_json(&["route", "show", "default"]);
+        assert_eq!(routes[0]["gateway"], "10.232.9.1", "{routes}");
+        assert_eq!(routes[0]["dev"], "eth0", "{routes}");
+
+        run("ping", &["-c", "1", "-W", "2", "10.232.9.2"]);
+        ping_from(&ns, "10.232.9.1");
+        Netlink::new().unwrap().delete_link(&host).unwrap();
+    });
+}
+
+/// A wiring the kernel refuses half-way leaves nothing on the host; one
+/// that is wrong on its face is refused before the kernel.
+#[test]
+fn wire_veth_failures_leave_nothing_behind() {
+    let Some(root) = require_root("creates links and namespaces") else {
+        return;
+    };
+    let (_root, ()) = root.assert_no_leaks(|| {
+        let ns = NetNs::new();
+        let host = ifname("pf");
+        let _g = LinkGuard::new(&host);
+        let mut nl = Netlink::new().unwrap();
+        // The gateway is outside the container's prefix: the route is
+        // refused after the pair, the addresses and the ups went in.
+        let unreachable = VethWiring::new(&host, "eth0")
+            .address("10.232.8.2/24".parse().unwrap())
+            .gateway("10.232.99.1".parse().unwrap());
+        let err = nl.wire_veth(&unreachable, ns.file.as_fd()).unwrap_err();
+        assert!(
+            matches!(&err, Error::Kernel { op, errno, .. }
+                if op.starts_with("add route") && *errno == nix::errno::Errno::ENETUNREACH),
+            "{err}"
+        );
+        assert!(host_link(&host).is_none(), "host end left behind");
+        let inside = ns.ip_json(&["link", "show"]);
+        assert!(
+            inside
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|l| l["ifname"] != "eth0"),
+            "{inside}"
+        );
+
+        // A gateway without an address of its family, a bridge port with
+        // addresses, a bad name: typed, and nothing created.
+        let no_v6 = VethWiring::new(&host, "eth0")
+            .address("10.232.8.2/24".parse().unwrap())
+            .gateway("fd00::1".parse().unwrap());
+        assert!(matches!(
+            nl.wire_veth(&no_v6, ns.file.as_fd()),
+            Err(Error::Invalid { .. })
+        ));
+        let both = VethWiring::new(&host, "eth0")
+            .bridge("pbr-x")
+            .host_address("10.232.8.1/24".parse().unwrap());
+        assert!(matches!(
+            nl.wire_veth(&both, ns.file.as_fd()),
+            Err(Error::Invalid { .. })
+        ));
+        let long = VethWiring::new("sixteen-chars-xx", "eth0");
+        assert!(matches!(
+            nl.wire_veth(&long, ns.file.as_fd()),
+            Err(Error::InvalidName { .. })
+        ));
+        // A missing bridge is NotFound, before the pair exists.
+        let no_bridge = VethWiring::new(&host, "eth0").bridge("pt-no-such-br");
+        assert!(matches!(
+            nl.wire_veth(&no_bridge, ns.file.as_fd()),
+            Err(Error::NotFound { name }) if name == "pt-no-such-br"
+        ));
+        assert!(host_link(&host).is_none());
+    });
+}
+
+/// A bridge port wired by `wire_veth` is born enslaved and up.
+#[test]
+fn wire_veth_as_a_bridge_port() {
+    let Some(_root) = require_root("creates links and namespaces") else {
+        return;
+    };
+    let br = ifname("pwb");
+    let port = ifname("pwp");
+    let _g = (LinkGuard::new(&br), LinkGuard::new(&port));
+    let mut nl = Netlink::new().unwrap();
+    nl.add_link(&LinkSpec::Bridge { name: br.clone() }).unwrap();
+    nl.set_up(&br).unwrap();
+    let ns = NetNs::new();
+    let wiring = VethWiring::new(&port, "eth0")
+        .bridge(&br)
+        .address("10.232.7.2/24".parse().unwrap());
+    nl.wire_veth(&wiring, ns.file.as_fd()).unwrap();
+    let p = host_link(&port).unwrap();
+    assert_eq!(p["master"], br.as_str(), "{p}");
+    assert!(flags(&p).contains(&"UP".to_owned()), "{p}");
+    nl.delete_link(&port).unwrap();
+    nl.delete_link(&br).unwrap();
 }
 
 #[test]
