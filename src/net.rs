@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
-use palisade_netlink::{Error as NlError, IpCidr, Netlink, Route, check_ifname};
+use palisade_netlink::{Error as NlError, IpCidr, Netlink, Route, VethWiring, check_ifname};
 use palisade_ns::{NsKind, PidFd};
 
 use crate::config::{Macvlan, Veth};
@@ -14,23 +14,9 @@ use crate::{SpawnError, Step};
 
 /// Checks a veth description before anything is created.
 pub(crate) fn validate(v: &Veth) -> Result<(), SpawnError> {
-    for name in [&v.host, &v.peer] {
-        check_ifname(name).map_err(|e| SpawnError::from_lib(Step::Validate, e, None))?;
-    }
-    for cidr in v.address.iter().chain(&v.host_address) {
-        cidr.parse::<IpCidr>()
-            .map_err(|e| SpawnError::from_lib(Step::Validate, e, None))?;
-    }
-    if let Some(gw) = &v.gateway {
-        gw.parse::<IpAddr>()
-            .map_err(|_| SpawnError::invalid(format!("invalid gateway {gw:?}")))?;
-    }
-    if v.bridge.is_some() && v.host_address.is_some() {
-        return Err(SpawnError::invalid(
-            "the host end is either a bridge port or addressed, not both",
-        ));
-    }
-    Ok(())
+    veth_wiring(v)
+        .and_then(|w| w.validate())
+        .map_err(|e| SpawnError::from_lib(Step::Validate, e, None))
 }
 
 /// Checks a macvlan description before anything is created.
@@ -100,6 +86,28 @@ fn configure_inside(
     Ok(())
 }
 
+/// The netlink crate's description of the facade's veth (validated
+/// already; parsing again is cheap).
+fn veth_wiring(v: &Veth) -> Result<VethWiring, NlError> {
+    let mut w = VethWiring::new(&v.host, &v.peer);
+    if let Some(cidr) = &v.host_address {
+        w = w.host_address(cidr.parse()?);
+    }
+    if let Some(cidr) = &v.address {
+        w = w.address(cidr.parse()?);
+    }
+    if let Some(gw) = &v.gateway {
+        w = w.gateway(gw.parse().map_err(|_| NlError::Invalid {
+            what: "gateway",
+            value: gw.clone(),
+        })?);
+    }
+    w.bridge = v.bridge.clone();
+    w.mtu = v.mtu;
+    // The child brings its lo up itself (with or without a veth).
+    Ok(w.keep_loopback())
+}
+
 /// How long `remove` waits for the kernel to drop the pair with the dead
 /// container's namespace before deleting it itself.
 const VANISH_TIMEOUT: Duration = Duration::from_millis(200);
@@ -117,44 +125,19 @@ pub(crate) struct HostNetwork {
 
 impl HostNetwork {
     /// Creates the pair (peer inside the child's netns), addresses and
-    /// routes both ends. On failure nothing is left on the host.
+    /// routes both ends, in one [`Netlink::wire_veth`]. On failure nothing
+    /// is left on the host.
     pub(crate) fn wire(v: &Veth, child: &PidFd) -> Result<HostNetwork, SpawnError> {
         let netns = child
             .namespace(NsKind::Net)
             .map_err(|e| SpawnError::from_lib(Step::Network, e, None))?;
-        let mut nl = Netlink::new().map_err(net_err)?;
-        let mut spec = palisade_netlink::Veth::new(&v.host, &v.peer).peer_netns(netns.as_fd());
-        if let Some(mtu) = v.mtu {
-            spec = spec.mtu(mtu);
-        }
-        nl.add_link(&spec.into()).map_err(net_err)?;
-        let wired = HostNetwork {
+        let wiring = veth_wiring(v).map_err(net_err)?;
+        Netlink::new()
+            .and_then(|mut nl| nl.wire_veth(&wiring, netns.as_fd()))
+            .map_err(net_err)?;
+        Ok(HostNetwork {
             host: v.host.clone(),
-        };
-        let mut configure = || -> Result<(), NlError> {
-            if let Some(bridge) = &v.bridge {
-                nl.set_master(&v.host, bridge)?;
-            }
-            if let Some(cidr) = &v.host_address {
-                nl.add_address(&v.host, cidr.parse()?)?;
-            }
-            nl.set_up(&v.host)?;
-            let mut inside = Netlink::in_namespace(&netns)?;
-            // The MTU came with the pair.
-            configure_inside(
-                &mut inside,
-                &v.peer,
-                v.address.as_deref(),
-                v.gateway.as_deref(),
-                None,
-            )
-        };
-        if let Err(e) = configure() {
-            // The container is still alive here: delete, do not wait.
-            let _ = nl.delete_link(&wired.host);
-            return Err(net_err(e));
-        }
-        Ok(wired)
+        })
     }
 
     pub(crate) fn host_name(&self) -> &str {
