@@ -21,6 +21,7 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::time::Instant;
 
 use palisade_cgroup::{Cgroup, Controller, Placement, Resources};
+use palisade_netlink::{Netlink, VethWiring};
 use palisade_ns::{Namespace, NsKind, NsKinds, unshare};
 use palisade_overlay::{Overlay, Strategy};
 use palisade_testkit::raw::{c_path, c_paths, overlay_layers, overlay_mount2, overlay_new_api};
@@ -211,6 +212,17 @@ fn main() {
         }
     }
 
+    // Container network wiring: palisade's one call against the same
+    // seven steps as `ip` commands. Reported the other way round, as a
+    // speedup (ip's time / palisade's, per round).
+    let speedup = wiring_speedup_over_ip((200 / scale).max(3));
+    let (m, lo, hi) = median_ci(&speedup);
+    println!(
+        "{:<32} {m:.1}× faster (95% CI {lo:.1}–{hi:.1}, {} rounds)",
+        "netlink wiring vs ip",
+        speedup.len()
+    );
+
     if full {
         let mut md = String::from(
             "## paired wrapper overhead (benches/paired.rs)\n\n\
@@ -221,6 +233,15 @@ fn main() {
         for (name, n, m, lo, hi) in &report.rows {
             let _ = writeln!(md, "| {name} | {n} | {m:.3}× | {lo:.3} – {hi:.3} |");
         }
+        let _ = write!(
+            md,
+            "\nContainer network wiring (veth with its peer born in the netns as eth0, \
+             addresses on both ends, links and lo up, default route): `Netlink::wire_veth` \
+             against the same seven steps as `ip` commands, alternately, lo reset between \
+             rounds. Median of the per-round speedups ip/palisade: **{m:.1}×** (95% CI \
+             {lo:.1} – {hi:.1}, {} rounds).\n",
+            speedup.len()
+        );
         let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join(dir)
@@ -228,4 +249,88 @@ fn main() {
         std::fs::write(&path, md).unwrap();
         println!("paired: wrote {}", path.display());
     }
+}
+
+/// Per-round ip/palisade time ratios of the container network wiring.
+fn wiring_speedup_over_ip(rounds: usize) -> Vec<f64> {
+    let ns_name = unique_name("paired-net");
+    let ip = |args: &[&str]| {
+        let st = std::process::Command::new("ip")
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(st.success(), "ip {args:?}");
+    };
+    ip(&["netns", "add", &ns_name]);
+    struct DelNs(String);
+    impl Drop for DelNs {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("ip")
+                .args(["netns", "del", &self.0])
+                .status();
+        }
+    }
+    let _ns = DelNs(ns_name.clone());
+    let netns = std::fs::File::open(format!("/run/netns/{ns_name}")).unwrap();
+    let host = palisade_testkit::ifname("pw");
+    let wiring = VethWiring::new(&host, "eth0")
+        .host_address("10.234.0.1/24".parse().unwrap())
+        .address("10.234.0.2/24".parse().unwrap())
+        .gateway("10.234.0.1".parse().unwrap());
+    let ours = || {
+        Netlink::new()
+            .unwrap()
+            .wire_veth(&wiring, netns.as_fd())
+            .unwrap()
+    };
+    let theirs = || {
+        let n = ns_name.as_str();
+        let h = host.as_str();
+        ip(&[
+            "link", "add", h, "type", "veth", "peer", "name", "eth0", "netns", n,
+        ]);
+        ip(&["addr", "add", "10.234.0.1/24", "dev", h]);
+        ip(&["link", "set", h, "up"]);
+        ip(&["-n", n, "link", "set", "lo", "up"]);
+        ip(&["-n", n, "addr", "add", "10.234.0.2/24", "dev", "eth0"]);
+        ip(&["-n", n, "link", "set", "eth0", "up"]);
+        ip(&[
+            "-n",
+            n,
+            "route",
+            "add",
+            "default",
+            "via",
+            "10.234.0.1",
+            "dev",
+            "eth0",
+        ]);
+    };
+    // Back to a fresh container's state: no pair, lo down (not timed).
+    let reset = || {
+        Netlink::new().unwrap().delete_link(&host).unwrap();
+        Netlink::in_namespace(&netns)
+            .unwrap()
+            .set_down("lo")
+            .unwrap();
+    };
+    let time = |f: &dyn Fn()| {
+        let t = Instant::now();
+        f();
+        let spent = t.elapsed().as_nanos() as f64;
+        reset();
+        spent
+    };
+    (0..rounds)
+        .map(|i| {
+            let (o, t) = if i % 2 == 0 {
+                let o = time(&ours);
+                (o, time(&theirs))
+            } else {
+                let t = time(&theirs);
+                (time(&ours), t)
+            };
+            t / o
+        })
+        .collect()
 }

@@ -1,6 +1,6 @@
 //! Container network wiring — veth pair with the peer in the container's
 //! netns, addresses on both ends, links up, default route — through
-//! palisade beside the same steps with `ip` commands and with the
+//! palisade (`wire_veth`, and the step-by-step API) beside the same steps with `ip` commands and with the
 //! `rtnetlink` crate (tokio, current-thread runtime; its socket in the
 //! container's netns is opened with the bench thread briefly `setns`ed, the
 //! cheapest way a user of it has). Teardown is timed separately, both ways:
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures::TryStreamExt;
-use palisade_netlink::{Netlink, Route, Veth};
+use palisade_netlink::{Netlink, Route, Veth, VethWiring};
 use rtnetlink::packet_route::link::{InfoData, InfoVeth};
 use rtnetlink::{Handle, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder};
 
@@ -163,7 +163,19 @@ fn bench(c: &mut Criterion) {
     let host = format!("pb{}", std::process::id() % 100_000);
     let mut g = c.benchmark_group("netlink_wiring");
     g.sample_size(20);
+    // The call a runtime makes (the facade's veth path).
+    let wiring = VethWiring::new(&host, "eth0")
+        .host_address("10.233.0.1/24".parse().unwrap())
+        .address("10.233.0.2/24".parse().unwrap())
+        .gateway("10.233.0.1".parse().unwrap());
     let palisade_wire = || {
+        Netlink::new()
+            .unwrap()
+            .wire_veth(&wiring, netns.as_fd())
+            .unwrap();
+    };
+    // The same through the step-by-step API, one request per step.
+    let palisade_steps = || {
         let mut nl = Netlink::new().unwrap();
         nl.add_link(&Veth::new(&host, "eth0").peer_netns(netns.as_fd()).into())
             .unwrap();
@@ -216,11 +228,19 @@ fn bench(c: &mut Criterion) {
     // an untimed wiring + teardown of the other, so both meet the same
     // backlog of the kernel's deferred teardown work.
     let rt = Rt::new();
+    // Every wiring starts from a fresh container's state: lo down too.
+    let reset = || {
+        teardown();
+        Netlink::in_namespace(&netns)
+            .unwrap()
+            .set_down("lo")
+            .unwrap();
+    };
     let timed = |wire: &dyn Fn()| {
         let start = Instant::now();
         wire();
         let spent = start.elapsed();
-        teardown();
+        reset();
         spent
     };
     let rt_wire = || rt.wire(&host, &netns);
@@ -230,6 +250,16 @@ fn bench(c: &mut Criterion) {
                 .map(|_| {
                     timed(&rt_wire);
                     timed(&palisade_wire)
+                })
+                .sum()
+        })
+    });
+    g.bench_function("palisade/wire_steps", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    timed(&palisade_wire);
+                    timed(&palisade_steps)
                 })
                 .sum()
         })
@@ -251,7 +281,7 @@ fn bench(c: &mut Criterion) {
                 let start = Instant::now();
                 ip_wire();
                 total += start.elapsed();
-                teardown();
+                reset();
             }
             total
         })
