@@ -256,3 +256,56 @@ fn set_up(mut m: LinkMessage, name: &str) -> Request {
         flags: 0,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validate_refuses_what_the_kernel_would_refuse_later() {
+        let ok = VethWiring::new("vh1", "eth0")
+            .host_address("10.0.0.1/24".parse().unwrap())
+            .address("10.0.0.2/24".parse().unwrap())
+            .gateway("10.0.0.1".parse().unwrap());
+        ok.validate().unwrap();
+        let v6_gateway = ok.clone().gateway("fd00::1".parse().unwrap());
+        assert!(matches!(
+            v6_gateway.validate(),
+            Err(Error::Invalid { value, .. }) if value == "fd00::1"
+        ));
+        let port_with_address = ok.clone().bridge("br0");
+        assert!(matches!(
+            port_with_address.validate(),
+            Err(Error::Invalid { .. })
+        ));
+        for (host, peer) in [("a/b", "eth0"), ("vh1", "sixteen-chars-xx")] {
+            assert!(matches!(
+                VethWiring::new(host, peer).validate(),
+                Err(Error::InvalidName { .. })
+            ));
+        }
+        assert!(matches!(
+            VethWiring::new("vh1", "eth0").bridge("").validate(),
+            Err(Error::InvalidName { .. })
+        ));
+    }
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn serde_defaults_and_unknown_fields() {
+        let w: VethWiring = serde_json::from_str(r#"{"host":"vh1","peer":"eth0"}"#).unwrap();
+        assert_eq!(w, VethWiring::new("vh1", "eth0"));
+        assert!(w.loopback_up);
+        let full = VethWiring::new("vh1", "eth0")
+            .address("10.0.0.2/24".parse().unwrap())
+            .gateway("10.0.0.1".parse().unwrap())
+            .mtu(1400)
+            .keep_loopback();
+        let back: VethWiring =
+            serde_json::from_str(&serde_json::to_string(&full).unwrap()).unwrap();
+        assert_eq!(back, full);
+        let err =
+            serde_json::from_str::<VethWiring>(r#"{"host":"a","peer":"b","gw":"x"}"#).unwrap_err();
+        assert!(err.to_string().contains("unknown field `gw`"), "{err}");
+    }
+}
