@@ -347,7 +347,7 @@ impl Cgroup {
         for w in &writes {
             if let Placement::V2(root) = self.hierarchy.placement(w.controller)? {
                 if !enabled.contains(&w.controller) {
-                    self.enable_v2(root, w.controller)?;
+                    self.enable_v2(root, w.controller, false)?;
                     enabled.push(w.controller);
                 }
             }
@@ -357,6 +357,20 @@ impl Cgroup {
             let w = &writes[i];
             let file = self.dir_of(w.controller)?.join(&w.file);
             match write_file(&file, &w.value) {
+                // The kernel lists a controller in `cgroup.subtree_control`
+                // as soon as another process starts enabling it, before
+                // it has created the files of every child (the read takes
+                // no lock; the enabling holds cgroup_mutex throughout).
+                // Enabling it ourselves waits for that one to finish.
+                Err(Error::Write {
+                    errno: Errno::ENOENT,
+                    ..
+                }) if enabled.contains(&w.controller) => {
+                    if let Placement::V2(root) = self.hierarchy.placement(w.controller)? {
+                        self.enable_v2(root, w.controller, true)?;
+                    }
+                    write_file(&file, &w.value)?;
+                }
                 // v1 refuses a memory limit above memsw: raise memsw first.
                 Err(Error::Write {
                     errno: Errno::EINVAL,
@@ -379,7 +393,10 @@ impl Cgroup {
         Ok(())
     }
 
-    fn enable_v2(&self, root: &Path, controller: Controller) -> Result<()> {
+    /// Enables `controller` for this cgroup in every ancestor's
+    /// `cgroup.subtree_control`; where it is listed already only if
+    /// `always` (to wait for a concurrent enabling to finish).
+    fn enable_v2(&self, root: &Path, controller: Controller, always: bool) -> Result<()> {
         let Some(name) = controller.v2_name() else {
             return Ok(());
         };
@@ -392,7 +409,7 @@ impl Cgroup {
             let file = dir.join("cgroup.subtree_control");
             let current =
                 std::fs::read_to_string(&file).map_err(|e| Error::io("read", &file, e))?;
-            if !current.split_whitespace().any(|c| c == name) {
+            if always || !current.split_whitespace().any(|c| c == name) {
                 write_file(&file, &format!("+{name}"))?;
             }
         }

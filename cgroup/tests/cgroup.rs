@@ -693,3 +693,43 @@ fn events_on_v1_hierarchies_alone() {
         *e == Event::Populated(false)
     });
 }
+
+/// Siblings created and limited at once under a fresh parent of ours: the
+/// first `apply` enables the controller in the parent's
+/// `cgroup.subtree_control` while the others already read it as enabled —
+/// the kernel lists it before it has created every child's files. Every
+/// limit must land anyway. Runs with whichever controller lives on
+/// cgroup2 here (pids on a pure-v2 host, hugetlb on a hybrid one).
+#[test]
+fn concurrent_siblings_all_get_their_cgroup2_limits() {
+    let Some(_root) = require_root("creates cgroups concurrently") else {
+        return;
+    };
+    let hierarchy = Hierarchy::detect().unwrap();
+    let on_v2 = |c| matches!(hierarchy.placement(c), Ok(Placement::V2(_)));
+    let limit = if on_v2(Controller::Pids) {
+        Resources::new().pids_max(64)
+    } else if on_v2(Controller::Hugetlb) {
+        Resources::new().hugetlb("2MB", 2 << 20)
+    } else {
+        eprintln!("skipped: no limit-bearing controller on cgroup2 here");
+        return;
+    };
+    for round in 0..20 {
+        let parent_name = unique_name(&format!("sib{round}"));
+        let _parent = Guard(Some(Cgroup::create(&parent_name).unwrap()));
+        std::thread::scope(|s| {
+            for i in 0..8 {
+                let (parent_name, limit) = (&parent_name, &limit);
+                s.spawn(move || {
+                    let child = Guard(Some(
+                        Cgroup::create(&format!("{parent_name}/c{i}")).unwrap(),
+                    ));
+                    child
+                        .apply(limit)
+                        .unwrap_or_else(|e| panic!("round {round}, child {i}: {e}"));
+                });
+            }
+        });
+    }
+}
