@@ -77,13 +77,16 @@ fn configure_inside(
     }
     inside.set_up(name)?;
     if let Some(gw) = gateway {
-        let gw: IpAddr = gw.parse().map_err(|_| NlError::Invalid {
-            what: "gateway",
-            value: gw.to_owned(),
-        })?;
-        inside.add_route(&Route::default_via(gw).dev(name))?;
+        inside.add_route(&Route::default_via(parse_gateway(gw)?).dev(name))?;
     }
     Ok(())
+}
+
+fn parse_gateway(gw: &str) -> Result<IpAddr, NlError> {
+    gw.parse().map_err(|_| NlError::Invalid {
+        what: "gateway",
+        value: gw.to_owned(),
+    })
 }
 
 /// The netlink crate's description of the facade's veth (validated
@@ -97,10 +100,7 @@ fn veth_wiring(v: &Veth) -> Result<VethWiring, NlError> {
         w = w.address(cidr.parse()?);
     }
     if let Some(gw) = &v.gateway {
-        w = w.gateway(gw.parse().map_err(|_| NlError::Invalid {
-            what: "gateway",
-            value: gw.clone(),
-        })?);
+        w = w.gateway(parse_gateway(gw)?);
     }
     w.bridge = v.bridge.clone();
     w.mtu = v.mtu;
