@@ -25,7 +25,7 @@ use palisade_netlink::{Netlink, VethWiring};
 use palisade_ns::{Namespace, NsKind, NsKinds, unshare};
 use palisade_overlay::{Overlay, Strategy};
 use palisade_testkit::raw::{c_path, c_paths, overlay_layers, overlay_mount2, overlay_new_api};
-use palisade_testkit::{NsHolder, TempDir, fork_run, unique_name};
+use palisade_testkit::{NamedNetns, NsHolder, TempDir, fork_run, unique_name};
 
 /// Per-round ratios ours/raw over `rounds` rounds (after a few warm-up
 /// rounds), the order of the two calls swapped every round.
@@ -253,7 +253,8 @@ fn main() {
 
 /// Per-round ip/palisade time ratios of the container network wiring.
 fn wiring_speedup_over_ip(rounds: usize) -> Vec<f64> {
-    let ns_name = unique_name("paired-net");
+    let ns = NamedNetns::new(&unique_name("paired-net"));
+    let (ns_name, netns) = (ns.name(), ns.file());
     let ip = |args: &[&str]| {
         let st = std::process::Command::new("ip")
             .args(args)
@@ -261,17 +262,6 @@ fn wiring_speedup_over_ip(rounds: usize) -> Vec<f64> {
             .unwrap();
         assert!(st.success(), "ip {args:?}");
     };
-    ip(&["netns", "add", &ns_name]);
-    struct DelNs(String);
-    impl Drop for DelNs {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("ip")
-                .args(["netns", "del", &self.0])
-                .status();
-        }
-    }
-    let _ns = DelNs(ns_name.clone());
-    let netns = std::fs::File::open(format!("/run/netns/{ns_name}")).unwrap();
     let host = palisade_testkit::ifname("pw");
     let wiring = VethWiring::new(&host, "eth0")
         .host_address("10.234.0.1/24".parse().unwrap())
@@ -284,7 +274,7 @@ fn wiring_speedup_over_ip(rounds: usize) -> Vec<f64> {
             .unwrap()
     };
     let theirs = || {
-        let n = ns_name.as_str();
+        let n = ns_name;
         let h = host.as_str();
         ip(&[
             "link", "add", h, "type", "veth", "peer", "name", "eth0", "netns", n,
@@ -309,7 +299,7 @@ fn wiring_speedup_over_ip(rounds: usize) -> Vec<f64> {
     // Back to a fresh container's state: no pair, lo down (not timed).
     let reset = || {
         Netlink::new().unwrap().delete_link(&host).unwrap();
-        Netlink::in_namespace(&netns)
+        Netlink::in_namespace(netns)
             .unwrap()
             .set_down("lo")
             .unwrap();

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures::TryStreamExt;
 use palisade_netlink::{Netlink, Route, Veth, VethWiring};
+use palisade_testkit::NamedNetns;
 use rtnetlink::packet_route::link::{InfoData, InfoVeth};
 use rtnetlink::{Handle, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder};
 
@@ -150,16 +151,8 @@ fn bench(c: &mut Criterion) {
         return;
     }
     // A named netns both contenders wire into (created with `ip netns`).
-    let ns_name = format!("palisade-bench-{}", std::process::id());
-    ip(&["netns", "add", &ns_name]);
-    struct DelNs(String);
-    impl Drop for DelNs {
-        fn drop(&mut self) {
-            let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-        }
-    }
-    let _ns = DelNs(ns_name.clone());
-    let netns = std::fs::File::open(format!("/run/netns/{ns_name}")).unwrap();
+    let ns = NamedNetns::new(&format!("palisade-bench-{}", std::process::id()));
+    let (ns_name, netns) = (ns.name(), ns.file());
     let host = format!("pb{}", std::process::id() % 100_000);
     let mut g = c.benchmark_group("netlink_wiring");
     g.sample_size(20);
@@ -182,7 +175,7 @@ fn bench(c: &mut Criterion) {
         nl.add_address(&host, "10.233.0.1/24".parse().unwrap())
             .unwrap();
         nl.set_up(&host).unwrap();
-        let mut inside = Netlink::in_namespace(&netns).unwrap();
+        let mut inside = Netlink::in_namespace(netns).unwrap();
         inside.loopback_up().unwrap();
         inside
             .add_address_with("eth0", "10.233.0.2/24".parse().unwrap(), true)
@@ -194,24 +187,16 @@ fn bench(c: &mut Criterion) {
     };
     let ip_wire = || {
         ip(&[
-            "link", "add", &host, "type", "veth", "peer", "name", "eth0", "netns", &ns_name,
+            "link", "add", &host, "type", "veth", "peer", "name", "eth0", "netns", ns_name,
         ]);
         ip(&["addr", "add", "10.233.0.1/24", "dev", &host]);
         ip(&["link", "set", &host, "up"]);
-        ip(&["-n", &ns_name, "link", "set", "lo", "up"]);
+        ip(&["-n", ns_name, "link", "set", "lo", "up"]);
+        ip(&["-n", ns_name, "addr", "add", "10.233.0.2/24", "dev", "eth0"]);
+        ip(&["-n", ns_name, "link", "set", "eth0", "up"]);
         ip(&[
             "-n",
-            &ns_name,
-            "addr",
-            "add",
-            "10.233.0.2/24",
-            "dev",
-            "eth0",
-        ]);
-        ip(&["-n", &ns_name, "link", "set", "eth0", "up"]);
-        ip(&[
-            "-n",
-            &ns_name,
+            ns_name,
             "route",
             "add",
             "default",
@@ -231,7 +216,7 @@ fn bench(c: &mut Criterion) {
     // Every wiring starts from a fresh container's state: lo down too.
     let reset = || {
         teardown();
-        Netlink::in_namespace(&netns)
+        Netlink::in_namespace(netns)
             .unwrap()
             .set_down("lo")
             .unwrap();
@@ -243,7 +228,7 @@ fn bench(c: &mut Criterion) {
         reset();
         spent
     };
-    let rt_wire = || rt.wire(&host, &netns);
+    let rt_wire = || rt.wire(&host, netns);
     g.bench_function("palisade/wire", |b| {
         b.iter_custom(|iters| {
             (0..iters)

@@ -182,3 +182,50 @@ impl Drop for LinkGuard {
             .output();
     }
 }
+
+/// A named network namespace made with `ip netns add` (so `ip -n NAME`
+/// reaches it), deleted with `ip netns del` on drop.
+///
+/// ```no_run
+/// let ns = palisade_testkit::NamedNetns::new(&palisade_testkit::unique_name("bench"));
+/// let fd = ns.file(); // nsfs fd of /run/netns/NAME
+/// ```
+#[derive(Debug)]
+pub struct NamedNetns {
+    name: String,
+    file: std::fs::File,
+}
+
+impl NamedNetns {
+    /// Creates it; panics if `ip netns add` fails.
+    pub fn new(name: &str) -> NamedNetns {
+        crate::run("ip", &["netns", "add", name]);
+        let path = format!("/run/netns/{name}");
+        match std::fs::File::open(&path) {
+            Ok(file) => NamedNetns {
+                name: name.to_owned(),
+                file,
+            },
+            Err(e) => {
+                let _ = crate::try_run("ip", &["netns", "del", name]);
+                panic!("cannot open {path}: {e}");
+            }
+        }
+    }
+
+    /// Its name, for `ip -n`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The open nsfs file.
+    pub fn file(&self) -> &std::fs::File {
+        &self.file
+    }
+}
+
+impl Drop for NamedNetns {
+    fn drop(&mut self) {
+        let _ = crate::try_run("ip", &["netns", "del", &self.name]);
+    }
+}
