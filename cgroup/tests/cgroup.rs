@@ -702,34 +702,42 @@ fn events_on_v1_hierarchies_alone() {
 /// cgroup2 here (pids on a pure-v2 host, hugetlb on a hybrid one).
 #[test]
 fn concurrent_siblings_all_get_their_cgroup2_limits() {
-    let Some(_root) = require_root("creates cgroups concurrently") else {
+    let Some(root) = require_root("creates cgroups concurrently") else {
         return;
     };
     let hierarchy = Hierarchy::detect().unwrap();
     let on_v2 = |c| matches!(hierarchy.placement(c), Ok(Placement::V2(_)));
-    let limit = if on_v2(Controller::Pids) {
-        Resources::new().pids_max(64)
+    let (limit, file, value) = if on_v2(Controller::Pids) {
+        (Resources::new().pids_max(64), "pids.max", 64u64)
     } else if on_v2(Controller::Hugetlb) {
-        Resources::new().hugetlb("2MB", 2 << 20)
+        (
+            Resources::new().hugetlb("2MB", 2 << 20),
+            "hugetlb.2MB.max",
+            2 << 20,
+        )
     } else {
         eprintln!("skipped: no limit-bearing controller on cgroup2 here");
         return;
     };
-    for round in 0..20 {
-        let parent_name = unique_name(&format!("sib{round}"));
-        let _parent = Guard(Some(Cgroup::create(&parent_name).unwrap()));
-        std::thread::scope(|s| {
-            for i in 0..8 {
-                let (parent_name, limit) = (&parent_name, &limit);
-                s.spawn(move || {
-                    let child = Guard(Some(
-                        Cgroup::create(&format!("{parent_name}/c{i}")).unwrap(),
-                    ));
-                    child
-                        .apply(limit)
-                        .unwrap_or_else(|e| panic!("round {round}, child {i}: {e}"));
-                });
-            }
-        });
-    }
+    let (_root, ()) = root.assert_no_leaks(|| {
+        for round in 0..20 {
+            let parent_name = unique_name(&format!("sib{round}"));
+            let _parent = Guard(Some(Cgroup::create(&parent_name).unwrap()));
+            std::thread::scope(|s| {
+                for i in 0..8 {
+                    let (parent_name, limit) = (&parent_name, &limit);
+                    s.spawn(move || {
+                        let child = Guard(Some(
+                            Cgroup::create(&format!("{parent_name}/c{i}")).unwrap(),
+                        ));
+                        child
+                            .apply(limit)
+                            .unwrap_or_else(|e| panic!("round {round}, child {i}: {e}"));
+                        // The kernel holds the limit.
+                        assert_eq!(read(child.v2_dir().unwrap().join(file)), value.to_string());
+                    });
+                }
+            });
+        }
+    });
 }

@@ -390,25 +390,27 @@ fn wire_veth_failures_leave_nothing_behind() {
 /// A bridge port wired by `wire_veth` is born enslaved and up.
 #[test]
 fn wire_veth_as_a_bridge_port() {
-    let Some(_root) = require_root("creates links and namespaces") else {
+    let Some(root) = require_root("creates links and namespaces") else {
         return;
     };
-    let br = ifname("pwb");
-    let port = ifname("pwp");
-    let _g = (LinkGuard::new(&br), LinkGuard::new(&port));
-    let mut nl = Netlink::new().unwrap();
-    nl.add_link(&LinkSpec::Bridge { name: br.clone() }).unwrap();
-    nl.set_up(&br).unwrap();
-    let ns = NetNs::new();
-    let wiring = VethWiring::new(&port, "eth0")
-        .bridge(&br)
-        .address("10.232.7.2/24".parse().unwrap());
-    nl.wire_veth(&wiring, ns.file.as_fd()).unwrap();
-    let p = host_link(&port).unwrap();
-    assert_eq!(p["master"], br.as_str(), "{p}");
-    assert!(flags(&p).contains(&"UP".to_owned()), "{p}");
-    nl.delete_link(&port).unwrap();
-    nl.delete_link(&br).unwrap();
+    let (_root, ()) = root.assert_no_leaks(|| {
+        let br = ifname("pwb");
+        let port = ifname("pwp");
+        let _g = (LinkGuard::new(&br), LinkGuard::new(&port));
+        let mut nl = Netlink::new().unwrap();
+        nl.add_link(&LinkSpec::Bridge { name: br.clone() }).unwrap();
+        nl.set_up(&br).unwrap();
+        let ns = NetNs::new();
+        let wiring = VethWiring::new(&port, "eth0")
+            .bridge(&br)
+            .address("10.232.7.2/24".parse().unwrap());
+        nl.wire_veth(&wiring, ns.file.as_fd()).unwrap();
+        let p = host_link(&port).unwrap();
+        assert_eq!(p["master"], br.as_str(), "{p}");
+        assert!(flags(&p).contains(&"UP".to_owned()), "{p}");
+        nl.delete_link(&port).unwrap();
+        nl.delete_link(&br).unwrap();
+    });
 }
 
 #[test]
