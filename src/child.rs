@@ -98,7 +98,11 @@ pub(crate) unsafe fn run(plan: &Plan) -> ! {
             libc::_exit(FAILED);
         }
         libc::close(plan.sync_fd);
-        if plan.become_ns_root && (libc::setresgid(0, 0, 0) != 0 || libc::setresuid(0, 0, 0) != 0) {
+        // Raw id syscalls: glibc's wrappers would wait on the copied
+        // parent's other threads (see palisade_caps::ids).
+        if plan.become_ns_root
+            && (palisade_caps::ids::set_gid(0).is_err() || palisade_caps::ids::set_uid(0).is_err())
+        {
             report(plan, Step::IdMaps, 0);
         }
 
@@ -347,13 +351,26 @@ const FORWARDED: [libc::c_int; 6] = [
 /// child (orphans re-parent to PID 1), and exits with the program's status
 /// (128 + signal when it was killed, as shells report it).
 unsafe fn init(plan: &Plan) -> ! {
-    // SAFETY: signal masks, fork, sigaction and waitpid are async-signal-safe.
+    // SAFETY: signal masks, the raw clone, sigaction and waitpid touch no
+    // lock of the copied parent.
     unsafe {
         let mut all: libc::sigset_t = std::mem::zeroed();
         let mut old: libc::sigset_t = std::mem::zeroed();
         libc::sigfillset(&mut all);
         libc::sigprocmask(libc::SIG_SETMASK, &all, &mut old);
-        let pid = libc::fork();
+        // Not glibc's fork(): this process is a copy of a possibly
+        // multi-threaded parent, and fork() takes the malloc arena, stdio
+        // and atfork locks, which another parent thread may have held at
+        // the moment of clone3: copied locked, with no owner to release
+        // them, they hang the init forever. The raw clone takes none.
+        let pid = libc::syscall(
+            libc::SYS_clone,
+            libc::SIGCHLD as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        ) as libc::pid_t;
         if pid < 0 {
             report(plan, Step::Init, 0);
         }

@@ -10,6 +10,8 @@
 //!   [`of_pid`](CapState::of_pid), [`diff`](CapState::diff).
 //! - [`PreparedCaps`]: checked in the parent, applied in the child in the
 //!   safe order without allocating.
+//! - [`ids`]: uid/gid/groups of the calling thread by raw system call,
+//!   safe between `clone` and `execve`.
 //! - [`FileCaps`]: `security.capability` v2/v3 encode/decode, read/write.
 //!
 //! ```no_run
@@ -24,6 +26,7 @@
 mod capability;
 mod error;
 mod file;
+pub mod ids;
 mod set;
 mod state;
 

@@ -253,6 +253,8 @@ impl PreparedCaps {
     }
 
     /// Applies to the calling thread, mapping a failure to a typed error.
+    /// Capabilities are per thread in Linux, and so is the id switch here
+    /// (see [`ids`](crate::ids)): apply in the thread that will `execve`.
     pub fn apply(&self) -> Result<()> {
         self.apply_in_child()
             .map_err(|(step, errno)| Error::Apply { step, errno })
@@ -276,21 +278,18 @@ impl PreparedCaps {
             }
         }
         if let Some(ids) = &self.ids {
-            // SAFETY: prctl and id syscalls with plain integer/pointer args;
-            // `groups` was allocated in the parent.
+            // SAFETY: prctl with integer arguments.
             unsafe {
                 if libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0 {
                     return Err((ApplyStep::KeepCaps, Errno::last()));
                 }
-                if libc::setgroups(ids.groups.len(), ids.groups.as_ptr()) != 0 {
-                    return Err((ApplyStep::SetGroups, Errno::last()));
-                }
-                if libc::setresgid(ids.gid, ids.gid, ids.gid) != 0 {
-                    return Err((ApplyStep::SetGid, Errno::last()));
-                }
-                if libc::setresuid(ids.uid, ids.uid, ids.uid) != 0 {
-                    return Err((ApplyStep::SetUid, Errno::last()));
-                }
+            }
+            // Raw syscalls, not glibc's process-wide wrappers (see `ids`).
+            crate::ids::set_groups(&ids.groups).map_err(|e| (ApplyStep::SetGroups, e))?;
+            crate::ids::set_gid(ids.gid).map_err(|e| (ApplyStep::SetGid, e))?;
+            crate::ids::set_uid(ids.uid).map_err(|e| (ApplyStep::SetUid, e))?;
+            // SAFETY: prctl with integer arguments.
+            unsafe {
                 if libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) != 0 {
                     return Err((ApplyStep::KeepCaps, Errno::last()));
                 }

@@ -229,3 +229,55 @@ fn net_bind_service_decides_whether_uid_1000_binds_port_80() {
     let denied = bind80(false).unwrap_err();
     assert!(denied.contains("Permission denied"), "{denied}");
 }
+
+/// `ids` changes the calling thread only (the raw syscalls; glibc would
+/// change every thread), as `/proc/thread-self/status` and a sibling
+/// thread's status show; a thread that left root cannot come back (EPERM).
+#[test]
+fn ids_change_only_the_calling_thread() {
+    let Some(_root) = require_root("switches uid/gid/groups") else {
+        return;
+    };
+    let seen = fork_run(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let sibling = std::thread::spawn(move || {
+            // SAFETY: gettid has no preconditions.
+            tx.send(unsafe { libc::gettid() }).unwrap();
+            done_rx.recv().unwrap();
+        });
+        let tid = rx.recv().unwrap();
+        palisade_caps::ids::set_groups(&[5, 7]).unwrap();
+        palisade_caps::ids::set_gid(1001).unwrap();
+        palisade_caps::ids::set_uid(1002).unwrap();
+        let back = palisade_caps::ids::set_uid(0).unwrap_err();
+        let ids = |path: String| -> Vec<String> {
+            std::fs::read_to_string(path)
+                .unwrap()
+                .lines()
+                .filter(|l| {
+                    l.starts_with("Uid:") || l.starts_with("Gid:") || l.starts_with("Groups:")
+                })
+                .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+                .collect()
+        };
+        let own = ids("/proc/thread-self/status".into());
+        let other = ids(format!("/proc/self/task/{tid}/status"));
+        done_tx.send(()).unwrap();
+        sibling.join().unwrap();
+        (own, other, back as i32)
+    })
+    .unwrap();
+    let (own, other, back) = seen;
+    assert_eq!(
+        own,
+        [
+            "Uid: 1002 1002 1002 1002",
+            "Gid: 1001 1001 1001 1001",
+            "Groups: 5 7"
+        ]
+    );
+    assert!(other[0].starts_with("Uid: 0 0 0 0"), "{other:?}");
+    assert!(other[1].starts_with("Gid: 0 0 0 0"), "{other:?}");
+    assert_eq!(back, libc::EPERM);
+}
