@@ -20,11 +20,13 @@ cargo doc --workspace --no-deps --all-features --quiet
 echo "== cargo test"
 # The root tests share host state (mounts, cgroups, links): binaries run one
 # after another, and tests inside a binary coordinate through the test kit.
-cargo test --workspace --all-features --no-fail-fast 2>&1 | tee target/test.log
+# A deadline per stage: a hang fails fast with every process's stacks
+# instead of running into CI's 90 minutes (normal: ~2 min with the build).
+scripts/deadline 1200 -- cargo test --workspace --all-features --no-fail-fast 2>&1 | tee target/test.log
 echo "== benchmarks, smoke"
 # Criterion runs each benchmark once when not given --bench, so benches
 # cannot rot; built with the test profile already compiled above.
-cargo test --workspace --all-features --benches 2>&1 | tee target/bench-smoke.log
+scripts/deadline 600 -- cargo test --workspace --all-features --benches 2>&1 | tee target/bench-smoke.log
 echo "== cargo package"
 # Every publishable crate packages (metadata, readme, file list) together,
 # the facade resolving its siblings from the local packages.
@@ -32,5 +34,6 @@ cargo package --workspace --exclude palisade-testkit --no-verify --allow-dirty -
 echo "== host lane: test counts"
 grep -E '^test result:' target/test.log | awk '{p+=$4; f+=$6; i+=$8} END {print "host lane: " p " passed, " f " failed, " i " ignored"}'
 echo "== guest lane (pure cgroup v2, ipvlan)"
-./scripts/test-vm.sh
+# Normal: ~2 min; each guest boot has its own 15-minute limit besides.
+scripts/deadline 2100 -- ./scripts/test-vm.sh
 grep -E '^test result:' target/test-vm.log | awk '{p+=$4; f+=$6; i+=$8} END {print "guest lane: " p " passed, " f " failed, " i " ignored"}'
