@@ -158,7 +158,11 @@ impl<'fd> Clone3<'fd> {
     /// [`CloneResult::Child`] only async-signal-safe operations are allowed
     /// (no allocation, no locks, no stdio) until `execve` or `_exit`, and
     /// the child must never return into code that expects the parent's
-    /// threads to exist.
+    /// threads to exist. Some glibc calls that look harmless are not:
+    /// `fork` takes the malloc and stdio locks, and `setresuid`,
+    /// `setresgid`, `setgroups` signal every thread of the parent — each
+    /// can hang the child forever. Fork with the raw `SYS_clone`, switch
+    /// ids with `palisade_caps::ids`.
     pub unsafe fn spawn(&self) -> Result<CloneResult> {
         let mut pidfd: libc::c_int = -1;
         let args = CloneArgs {
