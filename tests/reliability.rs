@@ -271,60 +271,63 @@ fn fifty_concurrent_containers_each_alone() {
 fn spawning_beside_busy_threads_never_hangs() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
-    let Some(_root) = require_root("spawns containers") else {
+    let Some(root) = require_root("spawns containers") else {
         return;
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    let busy: Vec<_> = (0..3)
-        .map(|_| {
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                let mut n = 0usize;
-                while !stop.load(Ordering::Relaxed) {
-                    std::hint::black_box(Vec::<u8>::with_capacity(1 + n % 4096));
-                    n += 1;
-                    if n % 16 == 0 {
-                        std::thread::spawn(|| {}).join().unwrap();
+    // No cgroup, mount or process of the 100 containers may outlive them.
+    let (_root, ()) = root.assert_no_leaks(|| {
+        let stop = Arc::new(AtomicBool::new(false));
+        let busy: Vec<_> = (0..3)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut n = 0usize;
+                    while !stop.load(Ordering::Relaxed) {
+                        std::hint::black_box(Vec::<u8>::with_capacity(1 + n % 4096));
+                        n += 1;
+                        if n % 16 == 0 {
+                            std::thread::spawn(|| {}).join().unwrap();
+                        }
                     }
-                }
+                })
             })
-        })
-        .collect();
-    let stop_busy = || {
-        stop.store(true, Ordering::Relaxed);
-    };
-    for i in 0..100 {
-        // Each in a cgroup of its own: a hung child can be killed there.
-        let path = unique_name("busy");
-        let container = if i % 2 == 0 {
-            busybox("echo init; id -u").init(true)
-        } else {
-            busybox("id -u; id -G").user(1000, 1000).groups(&[5])
-        }
-        .cgroup(&path, Resources::new().pids_max(16));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let spawner = std::thread::spawn(move || {
-            let _ = tx.send(sh(container));
-        });
-        let Ok((status, out)) = rx.recv_timeout(Duration::from_secs(30)) else {
-            stop_busy();
-            if let Ok(cg) = palisade::cgroup::Cgroup::open(&path) {
-                let _ = cg.kill();
+            .collect();
+        let stop_busy = || {
+            stop.store(true, Ordering::Relaxed);
+        };
+        for i in 0..100 {
+            // Each in a cgroup of its own: a hung child can be killed there.
+            let path = unique_name("busy");
+            let container = if i % 2 == 0 {
+                busybox("echo init; id -u").init(true)
+            } else {
+                busybox("id -u; id -G").user(1000, 1000).groups(&[5])
             }
-            let _ = spawner.join();
-            panic!("spawn {i} hung: its child never reached execve");
-        };
-        spawner.join().unwrap();
-        assert!(status.success(), "spawn {i}: {status}: {out}");
-        let want = if i % 2 == 0 {
-            "init\n0\n"
-        } else {
-            "1000\n1000 5\n"
-        };
-        assert_eq!(out, want, "spawn {i}");
-    }
-    stop_busy();
-    for t in busy {
-        t.join().unwrap();
-    }
+            .cgroup(&path, Resources::new().pids_max(16));
+            let (tx, rx) = std::sync::mpsc::channel();
+            let spawner = std::thread::spawn(move || {
+                let _ = tx.send(sh(container));
+            });
+            let Ok((status, out)) = rx.recv_timeout(Duration::from_secs(30)) else {
+                stop_busy();
+                if let Ok(cg) = palisade::cgroup::Cgroup::open(&path) {
+                    let _ = cg.kill();
+                }
+                let _ = spawner.join();
+                panic!("spawn {i} hung: its child never reached execve");
+            };
+            spawner.join().unwrap();
+            assert!(status.success(), "spawn {i}: {status}: {out}");
+            let want = if i % 2 == 0 {
+                "init\n0\n"
+            } else {
+                "1000\n1000 5\n"
+            };
+            assert_eq!(out, want, "spawn {i}");
+        }
+        stop_busy();
+        for t in busy {
+            t.join().unwrap();
+        }
+    });
 }
