@@ -63,13 +63,28 @@ pub struct Overlay {
     pub(crate) tmpfs_upper: Option<u64>,
     pub(crate) options: Options,
     pub(crate) flags: MountFlags,
-    /// C strings of every path, made once at build time so a mount only
-    /// makes syscalls.
-    pub(crate) c_lowers: Vec<CString>,
-    pub(crate) c_data_lowers: Vec<CString>,
-    pub(crate) c_upper_work: Option<(CString, CString)>,
+    /// Every value handed to the kernel, made once at build time so a
+    /// mount only makes syscalls; see [`KernelValues`].
+    pub(crate) values: KernelValues,
+}
+
+/// The layer paths as each mount interface wants them. The kernel unescapes
+/// `upperdir`, `workdir` and `lowerdir` values (through `fsconfig` and in
+/// mount(2)'s option string alike) but takes `lowerdir+` and `datadir+`
+/// values as they are; mount(2) also splits options on `,`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct KernelValues {
+    /// One raw path per `lowerdir+`.
+    pub(crate) lowers: Vec<CString>,
+    /// One raw path per `datadir+`.
+    pub(crate) data_lowers: Vec<CString>,
+    /// `upperdir` and `workdir` for `fsconfig`, backslashes escaped.
+    pub(crate) upper_work: Option<(CString, CString)>,
+    /// The `lowerdir` value for `fsconfig`: escaped, joined with `:` (and
+    /// `::` before data-only layers).
+    pub(crate) lowerdir: CString,
     /// The mount(2) option string, when it fits a page.
-    pub(crate) c_legacy: Option<CString>,
+    pub(crate) legacy: Option<CString>,
 }
 
 impl Overlay {
@@ -227,16 +242,13 @@ impl OverlayBuilder {
                 return Err(Error::WorkNotEmpty { path: work.clone() });
             }
         }
-        let c =
-            |p: &PathBuf| CString::new(p.as_os_str().as_encoded_bytes()).expect("checked for NUL");
-        let mut overlay = Overlay {
-            c_lowers: self.lowers.iter().map(c).collect(),
-            c_data_lowers: self.data_lowers.iter().map(c).collect(),
-            c_upper_work: self
-                .upper
-                .as_ref()
-                .zip(self.work.as_ref())
-                .map(|(u, w)| (c(u), c(w))),
+        let values = KernelValues::new(
+            &self.lowers,
+            &self.data_lowers,
+            self.upper.as_deref().zip(self.work.as_deref()),
+            &self.options,
+        );
+        Ok(Overlay {
             lowers: self.lowers,
             data_lowers: self.data_lowers,
             upper: self.upper,
@@ -244,10 +256,8 @@ impl OverlayBuilder {
             tmpfs_upper: self.tmpfs_upper,
             options: self.options,
             flags: self.flags,
-            c_legacy: None,
-        };
-        overlay.c_legacy = overlay.legacy_cstring();
-        Ok(overlay)
+            values,
+        })
     }
 }
 
@@ -256,12 +266,6 @@ fn check_path(p: &Path) -> Result<()> {
         return Err(Error::BadPath {
             path: p.to_owned(),
             reason: "contains NUL",
-        });
-    }
-    if p.to_str().is_none() {
-        return Err(Error::BadPath {
-            path: p.to_owned(),
-            reason: "not UTF-8",
         });
     }
     Ok(())

@@ -1,5 +1,11 @@
-//! Mounting: new mount API with one `lowerdir+` per layer, else mount(2)
-//! with escaped paths; a guard that unmounts on drop.
+//! Mounting: new mount API with one `lowerdir+` per layer, or one escaped
+//! `lowerdir=` list, else mount(2) with escaped paths; a guard that
+//! unmounts on drop.
+//!
+//! Escaping follows the kernel (fs/overlayfs/params.c): `upperdir`,
+//! `workdir` and `lowerdir` values are unescaped (`\x` is `x`) whichever
+//! way they arrive, `lowerdir` is split on unescaped `:`, mount(2)'s string
+//! on unescaped `,`; `lowerdir+` and `datadir+` are taken verbatim.
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
@@ -8,7 +14,11 @@ use std::sync::OnceLock;
 
 use nix::errno::Errno;
 
-use crate::{Error, Overlay, Result, escape_path};
+use std::os::unix::ffi::OsStrExt;
+
+use crate::builder::KernelValues;
+use crate::options::{LOWERDIR_SPECIALS, MOUNT_DATA_SPECIALS, UPPER_SPECIALS, escape_bytes};
+use crate::{Error, Options, Overlay, Result};
 
 const FSOPEN_CLOEXEC: libc::c_uint = 1;
 const FSCONFIG_SET_FLAG: libc::c_uint = 0;
@@ -28,8 +38,13 @@ const MOUNT_DATA_MAX: usize = 4095;
 /// How the overlay is handed to the kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Strategy {
-    /// `fsopen`/`fsconfig` with one `lowerdir+` per layer: no length limit.
+    /// `fsopen`/`fsconfig` with one `lowerdir+` per layer (Linux 6.8),
+    /// taken as they are: no length limit but 255 bytes per path.
     NewApi,
+    /// `fsopen`/`fsconfig` with one `lowerdir=` value: the layers escaped
+    /// (`\` and `:`) and joined with `:`, at most 255 bytes (Linux 5.2;
+    /// before 6.5 no value may hold a `,`).
+    NewApiLowerdir,
     /// `mount(2)` with an escaped option string of at most 4095 bytes.
     Legacy,
 }
@@ -140,8 +155,94 @@ fn cstring(p: &Path) -> Result<CString> {
     })
 }
 
+impl KernelValues {
+    pub(crate) fn new(
+        lowers: &[PathBuf],
+        data_lowers: &[PathBuf],
+        upper_work: Option<(&Path, &Path)>,
+        options: &Options,
+    ) -> KernelValues {
+        let raw = |p: &PathBuf| c_bytes(bytes(p).to_vec());
+        let esc = |p: &Path, specials| c_bytes(escape_bytes(bytes(p), specials));
+        KernelValues {
+            lowers: lowers.iter().map(raw).collect(),
+            data_lowers: data_lowers.iter().map(raw).collect(),
+            upper_work: upper_work.map(|(u, w)| (esc(u, UPPER_SPECIALS), esc(w, UPPER_SPECIALS))),
+            lowerdir: c_bytes(lowerdir_value(lowers, data_lowers, LOWERDIR_SPECIALS)),
+            legacy: {
+                let data = legacy_data(lowers, data_lowers, upper_work, options);
+                (data.len() <= MOUNT_DATA_MAX).then(|| c_bytes(data))
+            },
+        }
+    }
+}
+
+fn bytes(p: &Path) -> &[u8] {
+    p.as_os_str().as_bytes()
+}
+
+/// A C string of bytes the builder checked for NUL; a NUL that slipped
+/// through ends the string early rather than panicking.
+fn c_bytes(mut v: Vec<u8>) -> CString {
+    if let Some(nul) = memchr::memchr(0, &v) {
+        v.truncate(nul);
+    }
+    CString::new(v).unwrap_or_default()
+}
+
+/// The layer list of a `lowerdir=` value: escaped layers joined with `:`,
+/// data-only layers after `::`.
+fn lowerdir_value(lowers: &[PathBuf], data_lowers: &[PathBuf], specials: &[u8]) -> Vec<u8> {
+    let mut v = Vec::new();
+    for (i, l) in lowers.iter().enumerate() {
+        if i > 0 {
+            v.push(b':');
+        }
+        v.extend(escape_bytes(bytes(l), specials));
+    }
+    for d in data_lowers {
+        v.extend_from_slice(b"::");
+        v.extend(escape_bytes(bytes(d), specials));
+    }
+    v
+}
+
+/// mount(2)'s option string: every path escaped for `,` too.
+fn legacy_data(
+    lowers: &[PathBuf],
+    data_lowers: &[PathBuf],
+    upper_work: Option<(&Path, &Path)>,
+    options: &Options,
+) -> Vec<u8> {
+    let mut s = b"lowerdir=".to_vec();
+    s.extend(lowerdir_value(lowers, data_lowers, MOUNT_DATA_SPECIALS));
+    if let Some((u, w)) = upper_work {
+        s.extend_from_slice(b",upperdir=");
+        s.extend(escape_bytes(bytes(u), MOUNT_DATA_SPECIALS));
+        s.extend_from_slice(b",workdir=");
+        s.extend(escape_bytes(bytes(w), MOUNT_DATA_SPECIALS));
+    }
+    for (k, v) in options.pairs() {
+        s.push(b',');
+        s.extend_from_slice(k.as_bytes());
+        if let Some(v) = v {
+            s.push(b'=');
+            s.extend_from_slice(v.as_bytes());
+        }
+    }
+    s
+}
+
+/// Why a layer cannot go through `fsconfig` as one value, if it cannot.
+fn fsconfig_refusal(value: &CString) -> Option<&'static str> {
+    (value.as_bytes().len() > FSCONFIG_VALUE_MAX)
+        .then_some("longer than 255 bytes once escaped, the most fsconfig takes per value")
+}
+
 impl Overlay {
-    /// The mount(2) option string with every path escaped.
+    /// The mount(2) option string with every path escaped (bytes that are
+    /// not UTF-8 are shown as U+FFFD here; the mount passes them as they
+    /// are).
     ///
     /// ```no_run
     /// let o = palisade_overlay::Overlay::builder().lower("/a:1").lower("/b").build()?;
@@ -149,45 +250,93 @@ impl Overlay {
     /// # Ok::<(), palisade_overlay::Error>(())
     /// ```
     pub fn legacy_options(&self) -> String {
-        let esc = |p: &PathBuf| escape_path(p.to_str().unwrap_or_default());
-        let mut layers: Vec<String> = self.lowers.iter().map(esc).collect();
-        // Data-only layers follow a `::` separator.
-        let mut s = format!("lowerdir={}", layers.join(":"));
-        if !self.data_lowers.is_empty() {
-            layers = self.data_lowers.iter().map(esc).collect();
-            s.push_str("::");
-            s.push_str(&layers.join("::"));
-        }
-        if let (Some(u), Some(w)) = (&self.upper, &self.work) {
-            s.push_str(&format!(",upperdir={},workdir={}", esc(u), esc(w)));
-        }
-        for (k, v) in self.options.pairs() {
-            s.push(',');
-            s.push_str(k);
-            if let Some(v) = v {
-                s.push('=');
-                s.push_str(v);
-            }
-        }
-        s
+        let data = legacy_data(
+            &self.lowers,
+            &self.data_lowers,
+            self.upper.as_deref().zip(self.work.as_deref()),
+            &self.options,
+        );
+        String::from_utf8_lossy(&data).into_owned()
     }
 
-    /// The escaped option string as a C string, `None` past mount(2)'s page.
-    pub(crate) fn legacy_cstring(&self) -> Option<CString> {
-        let data = self.legacy_options();
-        (data.len() <= MOUNT_DATA_MAX)
-            .then(|| CString::new(data).ok())
-            .flatten()
+    fn legacy_len(&self) -> usize {
+        legacy_data(
+            &self.lowers,
+            &self.data_lowers,
+            self.upper.as_deref().zip(self.work.as_deref()),
+            &self.options,
+        )
+        .len()
     }
 
     /// A detached mount (not attached anywhere yet): an `O_CLOEXEC` fd that
     /// `move_mount` can place later, e.g. inside a container's new root.
-    /// Needs the new mount API.
+    /// Needs the new mount API; layers go as one `lowerdir+` each where the
+    /// kernel has it (Linux 6.8), else as one escaped `lowerdir=` list.
+    ///
+    /// Errors: [`Error::BadPath`] naming a path that `fsconfig` cannot
+    /// take (over 255 bytes once escaped; a `,` before Linux 6.5),
+    /// [`Error::Mount`] with the kernel's errno and message.
     pub fn mount_detached(&self) -> Result<OwnedFd> {
+        let how = match strategy() {
+            Strategy::NewApi => Strategy::NewApi,
+            _ => Strategy::NewApiLowerdir,
+        };
+        self.mount_detached_with(how)
+    }
+
+    /// The path (and why) that keeps `how` from taking this overlay
+    /// through `fsconfig`, if one does.
+    fn fsconfig_blocker(&self, how: Strategy) -> Option<(PathBuf, &'static str)> {
+        let v = &self.values;
+        if let Some((u, w)) = &v.upper_work {
+            for (c, p) in [(u, &self.upper), (w, &self.work)] {
+                if let (Some(why), Some(p)) = (fsconfig_refusal(c), p) {
+                    return Some((p.clone(), why));
+                }
+            }
+        }
+        if how == Strategy::NewApi {
+            let layers = v.lowers.iter().chain(&v.data_lowers);
+            let paths = self.lowers.iter().chain(&self.data_lowers);
+            return layers
+                .zip(paths)
+                .find_map(|(c, p)| fsconfig_refusal(c).map(|why| (p.clone(), why)));
+        }
+        if fsconfig_refusal(&v.lowerdir).is_some() {
+            let list = PathBuf::from(std::ffi::OsStr::from_bytes(v.lowerdir.as_bytes()));
+            return Some((
+                list,
+                "the lowerdir list is longer than 255 bytes, the most fsconfig takes per value",
+            ));
+        }
+        // Before Linux 6.5 (no `lowerdir+` either) overlay had no
+        // fs_context of its own: the VFS joins fsconfig values with `,`
+        // and refuses any value holding one, escaped or not.
+        if strategy() != Strategy::NewApi {
+            let all = self.lowers.iter().chain(&self.data_lowers);
+            if let Some(p) = all
+                .chain(&self.upper)
+                .chain(&self.work)
+                .find(|p| bytes(p).contains(&b','))
+            {
+                return Some((
+                    p.clone(),
+                    "holds a ',', which fsconfig refuses before Linux 6.5",
+                ));
+            }
+        }
+        None
+    }
+
+    fn mount_detached_with(&self, how: Strategy) -> Result<OwnedFd> {
         if self.tmpfs_upper.is_some() {
             return Err(Error::Conflict(
                 "a tmpfs upper lives with a mounted guard: use mount()",
             ));
+        }
+        if let Some((path, reason)) = self.fsconfig_blocker(how) {
+            return Err(Error::BadPath { path, reason });
         }
         let ctx = fsopen().map_err(|errno| Error::Mount {
             op: "fsopen overlay".into(),
@@ -199,33 +348,29 @@ impl Overlay {
             errno,
             message: context_message(&ctx),
         };
-        let set = |key: &std::ffi::CStr, value: &CString| -> Result<()> {
-            if value.as_bytes().len() > FSCONFIG_VALUE_MAX {
-                return Err(Error::BadPath {
-                    path: PathBuf::from(value.to_string_lossy().into_owned()),
-                    reason: "longer than 255 bytes, the most fsconfig takes per value",
-                });
-            }
+        let set = |key: &std::ffi::CStr, value: &CString, shown: &Path| -> Result<()> {
             fsconfig_string(&ctx, key, value).map_err(|e| {
                 fail(
-                    format!(
-                        "fsconfig {} {}",
-                        key.to_string_lossy(),
-                        value.to_string_lossy()
-                    ),
+                    format!("fsconfig {} {}", key.to_string_lossy(), shown.display()),
                     e,
                 )
             })
         };
-        for l in &self.c_lowers {
-            set(c"lowerdir+", l)?;
+        let v = &self.values;
+        if how == Strategy::NewApi {
+            for (c, p) in v.lowers.iter().zip(&self.lowers) {
+                set(c"lowerdir+", c, p)?;
+            }
+            for (c, p) in v.data_lowers.iter().zip(&self.data_lowers) {
+                set(c"datadir+", c, p)?;
+            }
+        } else {
+            let shown = PathBuf::from(std::ffi::OsStr::from_bytes(v.lowerdir.as_bytes()));
+            set(c"lowerdir", &v.lowerdir, &shown)?;
         }
-        for d in &self.c_data_lowers {
-            set(c"datadir+", d)?;
-        }
-        if let Some((u, w)) = &self.c_upper_work {
-            set(c"upperdir", u)?;
-            set(c"workdir", w)?;
+        if let (Some((u, w)), Some(up), Some(wk)) = (&v.upper_work, &self.upper, &self.work) {
+            set(c"upperdir", u, up)?;
+            set(c"workdir", w, wk)?;
         }
         for (k, v) in self.options.pairs() {
             let key = CString::new(k).expect("static key");
@@ -284,8 +429,15 @@ impl Overlay {
         self.mount_with(target, strategy())
     }
 
-    /// Mounts at `target` with a chosen strategy (falls back to mount(2)
-    /// when a path is too long for `fsconfig` but the options fit).
+    /// Mounts at `target` with a chosen strategy. Every layer path reaches
+    /// the kernel as given, whatever bytes it holds (each interface gets
+    /// the escaping the kernel undoes); where `fsconfig` cannot take a
+    /// value (over 255 bytes once escaped, a `,` before Linux 6.5) the
+    /// mount goes through mount(2), when its options fit a page.
+    ///
+    /// Errors: [`Error::OptionsTooLong`] when mount(2) is needed and its
+    /// options pass 4095 bytes; [`Error::Mount`] with the kernel's errno;
+    /// [`Error::BadDirectory`] of role `target` for a missing mount point.
     pub fn mount_with(
         &self,
         target: impl AsRef<Path>,
@@ -297,35 +449,36 @@ impl Overlay {
             with_upper.tmpfs_upper = None;
             with_upper.upper = Some(tmpfs.upper());
             with_upper.work = Some(tmpfs.work());
-            with_upper.c_upper_work = Some((cstring(&tmpfs.upper())?, cstring(&tmpfs.work())?));
-            with_upper.c_legacy = with_upper.legacy_cstring();
+            with_upper.values = KernelValues::new(
+                &with_upper.lowers,
+                &with_upper.data_lowers,
+                with_upper.upper.as_deref().zip(with_upper.work.as_deref()),
+                &with_upper.options,
+            );
             let mut mounted = with_upper.mount_with(target, strategy)?;
             mounted.tmpfs = Some(tmpfs);
             return Ok(mounted);
         }
         let target = target.as_ref();
         let c_target = cstring(target)?;
-        let long_path = self
-            .lowers
-            .iter()
-            .chain(&self.data_lowers)
-            .chain(&self.upper)
-            .chain(&self.work)
-            .any(|p| p.as_os_str().len() > FSCONFIG_VALUE_MAX);
         let strategy = match strategy {
-            // A path fsconfig cannot take may still fit mount(2)'s page.
-            Strategy::NewApi if long_path => Strategy::Legacy,
+            // What fsconfig cannot take may still fit mount(2)'s page.
+            s @ (Strategy::NewApi | Strategy::NewApiLowerdir)
+                if self.fsconfig_blocker(s).is_some() =>
+            {
+                Strategy::Legacy
+            }
             s => s,
         };
         match strategy {
-            Strategy::NewApi => {
-                let mfd = self.mount_detached()?;
+            Strategy::NewApi | Strategy::NewApiLowerdir => {
+                let mfd = self.mount_detached_with(strategy)?;
                 move_mount(mfd.as_fd(), target).map_err(|e| target_error(e, target))?;
             }
             Strategy::Legacy => {
-                let Some(c_data) = &self.c_legacy else {
+                let Some(c_data) = &self.values.legacy else {
                     return Err(Error::OptionsTooLong {
-                        len: self.legacy_options().len(),
+                        len: self.legacy_len(),
                     });
                 };
                 let f = self.flags;
@@ -527,5 +680,54 @@ impl Drop for MountedOverlay {
                 let _ = umount(&t, libc::MNT_DETACH);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_interface_gets_the_escaping_the_kernel_undoes() {
+        let lowers = [PathBuf::from("/l\\1:,"), PathBuf::from("/l2")];
+        let data = [PathBuf::from("/d:1")];
+        let (u, w) = (Path::new("/u\\,:"), Path::new("/w"));
+        let opts = Options {
+            volatile: true,
+            ..Options::default()
+        };
+        let v = KernelValues::new(&lowers, &data, Some((u, w)), &opts);
+        // lowerdir+ / datadir+: verbatim.
+        assert_eq!(v.lowers[0].as_bytes(), b"/l\\1:,");
+        assert_eq!(v.data_lowers[0].as_bytes(), b"/d:1");
+        // upperdir / workdir through fsconfig: only the backslash.
+        let (cu, cw) = v.upper_work.unwrap();
+        assert_eq!(cu.as_bytes(), b"/u\\\\,:");
+        assert_eq!(cw.as_bytes(), b"/w");
+        // lowerdir through fsconfig: backslash and colon, `::` before data.
+        assert_eq!(v.lowerdir.as_bytes(), b"/l\\\\1\\:,:/l2::/d\\:1");
+        // mount(2): backslash, colon and comma.
+        assert_eq!(
+            v.legacy.unwrap().as_bytes(),
+            &b"lowerdir=/l\\\\1\\:\\,:/l2::/d\\:1,upperdir=/u\\\\\\,\\:,workdir=/w,volatile"[..]
+        );
+    }
+
+    #[test]
+    fn non_utf8_bytes_pass_unchanged() {
+        use std::os::unix::ffi::OsStrExt;
+        let odd = PathBuf::from(std::ffi::OsStr::from_bytes(b"/x\xff\n y"));
+        let v = KernelValues::new(
+            std::slice::from_ref(&odd),
+            &[],
+            Some((&odd, &odd)),
+            &Options::default(),
+        );
+        assert_eq!(v.lowers[0].as_bytes(), b"/x\xff\n y");
+        assert_eq!(v.upper_work.unwrap().0.as_bytes(), b"/x\xff\n y");
+        assert_eq!(
+            v.legacy.unwrap().as_bytes(),
+            &b"lowerdir=/x\xff\n y,upperdir=/x\xff\n y,workdir=/x\xff\n y"[..]
+        );
     }
 }

@@ -1,4 +1,4 @@
-//! OverlayFS options and the escaping of paths for mount(2).
+//! OverlayFS options and the escaping of paths for each interface.
 
 /// `redirect_dir=`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,18 +125,35 @@ impl Options {
 
 /// Escapes a path for an overlay option value given to mount(2): `\`, `:`
 /// and `,` get a backslash (the kernel splits layers on `:` and options on
-/// `,`, honouring the backslash).
+/// `,`, honouring the backslash, and drops it from every `upperdir`,
+/// `workdir` and `lowerdir` value).
 ///
 /// ```
 /// assert_eq!(palisade_overlay::escape_path("/a:b,c\\d"), "/a\\:b\\,c\\\\d");
 /// ```
 pub fn escape_path(path: &str) -> String {
-    let mut out = String::with_capacity(path.len() + 4);
-    for c in path.chars() {
-        if matches!(c, '\\' | ':' | ',') {
-            out.push('\\');
+    let escaped = escape_bytes(path.as_bytes(), MOUNT_DATA_SPECIALS);
+    String::from_utf8(escaped).expect("only ASCII backslashes were added")
+}
+
+/// The bytes mount(2)'s overlay option string treats specially.
+pub(crate) const MOUNT_DATA_SPECIALS: &[u8] = b"\\:,";
+/// The bytes special in a `lowerdir=` value given to `fsconfig` (one
+/// value, so `,` is plain).
+pub(crate) const LOWERDIR_SPECIALS: &[u8] = b"\\:";
+/// The bytes special in an `upperdir=`/`workdir=` value given to
+/// `fsconfig`: the kernel unescapes it (`ovl_unescape`) but splits nothing.
+pub(crate) const UPPER_SPECIALS: &[u8] = b"\\";
+
+/// Puts a backslash before every byte of `path` found in `specials`; any
+/// other byte (space, newline, `=`, non-UTF-8) passes as it is.
+pub(crate) fn escape_bytes(path: &[u8], specials: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(path.len() + 4);
+    for &b in path {
+        if specials.contains(&b) {
+            out.push(b'\\');
         }
-        out.push(c);
+        out.push(b);
     }
     out
 }

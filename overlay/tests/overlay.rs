@@ -384,3 +384,168 @@ fn spaces_and_equals_signs_in_layer_paths() {
         }
     });
 }
+
+/// A small deterministic generator (xorshift64*), so a failing name can be
+/// reproduced from the seed printed with it.
+struct Gen(u64);
+
+impl Gen {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A directory name of 1..=10 bytes: any byte but NUL and `/`, half of
+    /// them drawn from the bytes some interface treats specially.
+    fn name(&mut self) -> Vec<u8> {
+        const SPECIAL: &[u8] = b"\\\\,:= \n\t\x0b\xff\x80\xa0";
+        let len = 1 + (self.next() % 10) as usize;
+        (0..len)
+            .map(|_| {
+                let r = self.next();
+                let b = if r & 1 == 0 {
+                    SPECIAL[(r >> 8) as usize % SPECIAL.len()]
+                } else {
+                    (r >> 8) as u8
+                };
+                if b == 0 || b == b'/' { b'\\' } else { b }
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn any_layer_name_reaches_the_kernel_through_every_strategy() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let Some(_root) = require_root("mounts overlayfs") else {
+        return;
+    };
+    private_ns(move || {
+        let mut strategies = vec![Strategy::Legacy, Strategy::NewApiLowerdir];
+        if palisade_overlay::strategy() == Strategy::NewApi {
+            strategies.push(Strategy::NewApi);
+        }
+        let seed = 0x5eed_0fae_u64;
+        let mut g = Gen(seed);
+        let mut names: Vec<Vec<u8>> = [
+            &b"u\\b"[..],
+            b"\\",
+            b"\\\\",
+            b"a,b",
+            b"a:b",
+            b"a::b",
+            b"with space",
+            b"new\nline",
+            b"k=v",
+            b"\xff\xfe",
+            b"\\:\\,",
+            b"end\\",
+        ]
+        .iter()
+        .map(|n| n.to_vec())
+        .collect();
+        names.extend((0..48).map(|_| g.name()));
+        let tmp = TempDir::new("esc");
+        let merged = tmp.subdir("m");
+        for (i, name) in names.iter().enumerate() {
+            for strategy in &strategies {
+                let case = tmp.path().join(format!("{i}{strategy:?}"));
+                let dir = |role: &str| {
+                    let mut b = role.as_bytes().to_vec();
+                    b.extend_from_slice(name);
+                    let p = case.join(OsStr::from_bytes(&b));
+                    std::fs::create_dir_all(&p).unwrap();
+                    p
+                };
+                let (l1, l2, upper, work) = (dir("a"), dir("b"), dir("u"), dir("w"));
+                // The names an interface would see with its escaping undone
+                // once too often: a mount that picks one of them is wrong.
+                let decoy = {
+                    let mut b = b"u".to_vec();
+                    b.extend(name.iter().filter(|&&c| c != b'\\'));
+                    case.join(OsStr::from_bytes(&b))
+                };
+                if decoy != upper {
+                    std::fs::create_dir_all(&decoy).unwrap();
+                }
+                std::fs::write(l1.join("one"), "1").unwrap();
+                std::fs::write(l2.join("two"), "2").unwrap();
+                let overlay = Overlay::builder()
+                    .lower(&l1)
+                    .lower(&l2)
+                    .upper(&upper)
+                    .work(&work)
+                    .build()
+                    .unwrap();
+                let what = format!(
+                    "name \"{}\" (seed {seed:#x}) via {strategy:?}",
+                    name.escape_ascii()
+                );
+                let m = overlay
+                    .mount_with(&merged, *strategy)
+                    .unwrap_or_else(|e| panic!("{what}: {e}"));
+                assert_eq!(
+                    std::fs::read_to_string(merged.join("one")).unwrap(),
+                    "1",
+                    "{what}"
+                );
+                assert_eq!(
+                    std::fs::read_to_string(merged.join("two")).unwrap(),
+                    "2",
+                    "{what}"
+                );
+                std::fs::write(merged.join("written"), "w").unwrap();
+                m.unmount().unwrap();
+                assert_eq!(
+                    std::fs::read_to_string(upper.join("written")).unwrap_or_default(),
+                    "w",
+                    "{what}: the write missed the named upper"
+                );
+                assert!(!decoy.join("written").exists() || decoy == upper, "{what}");
+                assert!(!l1.join("written").exists(), "{what}");
+            }
+        }
+    });
+}
+
+#[test]
+fn a_path_fsconfig_cannot_take_goes_through_mount2_or_is_named() {
+    let Some(_root) = require_root("mounts overlayfs") else {
+        return;
+    };
+    private_ns(move || {
+        let tmp = TempDir::new("long");
+        // Escaped, these lowers are far over fsconfig's 255 bytes as one
+        // lowerdir list, and the upper over it as one value.
+        let long = "\\".repeat(140);
+        let l1 = tmp.subdir(&format!("a{long}"));
+        let l2 = tmp.subdir(&format!("b{long}"));
+        let upper = tmp.subdir(&format!("u{long}"));
+        let work = tmp.subdir("w");
+        let merged = tmp.subdir("m");
+        std::fs::write(l2.join("f"), "deep").unwrap();
+        let overlay = Overlay::builder()
+            .lowers([&l1, &l2])
+            .upper(&upper)
+            .work(&work)
+            .build()
+            .unwrap();
+        for strategy in [Strategy::NewApiLowerdir, Strategy::NewApi] {
+            let m = overlay.mount_with(&merged, strategy).unwrap();
+            assert_eq!(std::fs::read_to_string(merged.join("f")).unwrap(), "deep");
+            std::fs::write(merged.join("x"), "x").unwrap();
+            m.unmount().unwrap();
+            assert!(upper.join("x").exists(), "{strategy:?}");
+            std::fs::remove_file(upper.join("x")).unwrap();
+        }
+        // A detached mount has no mount(2) to fall back on: the upper is
+        // named.
+        match overlay.mount_detached() {
+            Err(Error::BadPath { path, .. }) => assert_eq!(path, upper),
+            other => panic!("{other:?}"),
+        }
+    });
+}
