@@ -50,6 +50,7 @@ pub struct OverlayBuilder {
     tmpfs_upper: Option<u64>,
     options: Options,
     flags: MountFlags,
+    remove_volatile_marker: bool,
 }
 
 /// A validated overlay description, ready to mount.
@@ -63,6 +64,8 @@ pub struct Overlay {
     pub(crate) tmpfs_upper: Option<u64>,
     pub(crate) options: Options,
     pub(crate) flags: MountFlags,
+    /// Remove the kernel's `work/incompat/volatile` marker before mounting.
+    pub(crate) remove_volatile_marker: bool,
     /// Every value handed to the kernel, made once at build time so a
     /// mount only makes syscalls; see [`KernelValues`].
     pub(crate) values: KernelValues,
@@ -133,7 +136,20 @@ impl OverlayBuilder {
         self
     }
 
-    /// The work directory (empty, same filesystem as upper).
+    /// The work directory: on the upper's filesystem, and empty or holding
+    /// only what the kernel left there when this upper was last mounted
+    /// (its `work` and `index` directories), so a stopped container can be
+    /// mounted again with its changes. Anything else in it is refused
+    /// ([`Error::WorkNotEmpty`]).
+    ///
+    /// ```no_run
+    /// use palisade_overlay::Overlay;
+    /// let o = Overlay::builder().lower("/img").upper("/ctr/upper").work("/ctr/work").build()?;
+    /// drop(o.mount("/ctr/merged")?); // the container ran and stopped
+    /// let again = Overlay::builder().lower("/img").upper("/ctr/upper").work("/ctr/work").build()?;
+    /// let _restarted = again.mount("/ctr/merged")?; // same upper, same changes
+    /// # Ok::<(), palisade_overlay::Error>(())
+    /// ```
     pub fn work(mut self, dir: impl Into<PathBuf>) -> Self {
         self.work = Some(dir.into());
         self
@@ -150,6 +166,33 @@ impl OverlayBuilder {
     /// ```
     pub fn tmpfs_upper(mut self, size_bytes: u64) -> Self {
         self.tmpfs_upper = Some(size_bytes);
+        self
+    }
+
+    /// Mounts an upper last mounted with `volatile` again. The kernel
+    /// leaves `<work>/work/incompat/volatile` after a `volatile` mount and
+    /// refuses the pair until it is removed, because after a crash such an
+    /// upper may have lost writes. Call this only when the machine has not
+    /// crashed since that mount was unmounted: the marker is then removed
+    /// right before each mount (`Documentation/filesystems/overlayfs.rst`,
+    /// "Volatile mount"). Without it, [`build`](Self::build) refuses the
+    /// pair with [`Error::VolatileMarker`].
+    ///
+    /// ```no_run
+    /// use palisade_overlay::{Options, Overlay};
+    /// let volatile = Options { volatile: true, ..Options::default() };
+    /// let o = Overlay::builder()
+    ///     .lower("/img")
+    ///     .upper("/ctr/upper")
+    ///     .work("/ctr/work")
+    ///     .options(volatile)
+    ///     .remove_volatile_marker() // the host did not crash since the last stop
+    ///     .build()?;
+    /// let _mounted = o.mount("/ctr/merged")?;
+    /// # Ok::<(), palisade_overlay::Error>(())
+    /// ```
+    pub fn remove_volatile_marker(mut self) -> Self {
+        self.remove_volatile_marker = true;
         self
     }
 
@@ -233,14 +276,7 @@ impl OverlayBuilder {
                     work: work.clone(),
                 });
             }
-            let mut entries = std::fs::read_dir(work).map_err(|e| Error::BadDirectory {
-                role: "work",
-                path: work.clone(),
-                errno: io_errno(&e),
-            })?;
-            if entries.next().is_some() {
-                return Err(Error::WorkNotEmpty { path: work.clone() });
-            }
+            check_work(work, self.remove_volatile_marker)?;
         }
         let values = KernelValues::new(
             &self.lowers,
@@ -256,9 +292,60 @@ impl OverlayBuilder {
             tmpfs_upper: self.tmpfs_upper,
             options: self.options,
             flags: self.flags,
+            remove_volatile_marker: self.remove_volatile_marker,
             values,
         })
     }
+}
+
+/// The work directory holds nothing but what overlayfs itself leaves there
+/// on unmount: `work` (its scratch directory, emptied by the next mount) and
+/// `index`; inside `work`, an `incompat/volatile` marker only when the
+/// caller asked for it to be removed.
+fn check_work(work: &Path, remove_volatile_marker: bool) -> Result<()> {
+    let read = |dir: &Path| -> Result<Vec<(std::ffi::OsString, std::fs::FileType)>> {
+        let entries = std::fs::read_dir(dir).map_err(|e| Error::BadDirectory {
+            role: "work",
+            path: dir.to_owned(),
+            errno: io_errno(&e),
+        })?;
+        entries
+            .map(|e| {
+                let e = e.map_err(|e| Error::Io {
+                    path: dir.to_owned(),
+                    errno: io_errno(&e),
+                })?;
+                let ft = e.file_type().map_err(|err| Error::Io {
+                    path: e.path(),
+                    errno: io_errno(&err),
+                })?;
+                Ok((e.file_name(), ft))
+            })
+            .collect()
+    };
+    let foreign = |found: PathBuf| Error::WorkNotEmpty {
+        path: work.to_owned(),
+        found,
+    };
+    for (name, ft) in read(work)? {
+        if !ft.is_dir() || (name != "work" && name != "index") {
+            return Err(foreign(work.join(name)));
+        }
+    }
+    let incompat = work.join("work").join("incompat");
+    if !incompat.is_dir() {
+        return Ok(());
+    }
+    for (name, _) in read(&incompat)? {
+        let path = incompat.join(&name);
+        if name != "volatile" {
+            return Err(foreign(path));
+        }
+        if !remove_volatile_marker {
+            return Err(Error::VolatileMarker { path });
+        }
+    }
+    Ok(())
 }
 
 fn check_path(p: &Path) -> Result<()> {

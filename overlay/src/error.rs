@@ -55,10 +55,23 @@ pub enum Error {
         /// Work.
         work: PathBuf,
     },
-    /// The work directory must be empty.
-    #[error("work directory {path} is not empty")]
+    /// The work directory holds something overlayfs did not leave there
+    /// (it accepts an empty one, or its own `work` and `index`).
+    #[error("work directory {path} holds {found}, which overlayfs did not leave there")]
     WorkNotEmpty {
         /// The work directory.
+        path: PathBuf,
+        /// The foreign entry.
+        found: PathBuf,
+    },
+    /// The upper was last mounted with `volatile` and the kernel refuses it
+    /// until its marker is removed: see
+    /// [`OverlayBuilder::remove_volatile_marker`](crate::OverlayBuilder::remove_volatile_marker).
+    #[error(
+        "{path} marks an upper last mounted with volatile, whose writes a crash may have lost; use a fresh upper and work, or remove_volatile_marker() if the host has not crashed since"
+    )]
+    VolatileMarker {
+        /// The marker directory (`<work>/work/incompat/volatile`).
         path: PathBuf,
     },
     /// Two options the kernel refuses together.

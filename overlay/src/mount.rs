@@ -282,7 +282,52 @@ impl Overlay {
             Strategy::NewApi => Strategy::NewApi,
             _ => Strategy::NewApiLowerdir,
         };
+        self.prepare_work()?;
         self.mount_detached_with(how)
+            .map_err(|e| self.volatile_refusal(e))
+    }
+
+    /// `<work>/work/incompat/volatile`, the kernel's mark of an upper last
+    /// mounted with `volatile`.
+    fn volatile_marker(&self) -> Option<PathBuf> {
+        let work = self.work.as_ref()?;
+        Some(work.join("work").join("incompat").join("volatile"))
+    }
+
+    /// Removes the volatile marker when the builder was told to: the
+    /// marker directory and its `dirty` file, then `incompat` if empty.
+    fn prepare_work(&self) -> Result<()> {
+        let Some(marker) = self
+            .volatile_marker()
+            .filter(|_| self.remove_volatile_marker)
+        else {
+            return Ok(());
+        };
+        let gone = |r: std::io::Result<()>, path: &Path| match r {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io {
+                path: path.to_owned(),
+                errno: crate::error::io_errno(&e),
+            }),
+            _ => Ok(()),
+        };
+        gone(std::fs::remove_dir_all(&marker), &marker)?;
+        if let Some(incompat) = marker.parent() {
+            // Another incompat feature keeps the directory (and the kernel
+            // refuses it by name).
+            let _ = std::fs::remove_dir(incompat);
+        }
+        Ok(())
+    }
+
+    /// An `EINVAL` from a pair whose volatile marker is still there is the
+    /// kernel refusing that marker: say so.
+    fn volatile_refusal(&self, e: Error) -> Error {
+        match self.volatile_marker() {
+            Some(path) if e.errno() == Some(Errno::EINVAL) && path.exists() => {
+                Error::VolatileMarker { path }
+            }
+            _ => e,
+        }
     }
 
     /// The path (and why) that keeps `how` from taking this overlay
@@ -470,6 +515,17 @@ impl Overlay {
             }
             s => s,
         };
+        self.prepare_work()?;
+        self.mount_strategy(target, &c_target, strategy)
+            .map_err(|e| self.volatile_refusal(e))
+    }
+
+    fn mount_strategy(
+        &self,
+        target: &Path,
+        c_target: &CString,
+        strategy: Strategy,
+    ) -> Result<MountedOverlay> {
         match strategy {
             Strategy::NewApi | Strategy::NewApiLowerdir => {
                 let mfd = self.mount_detached_with(strategy)?;

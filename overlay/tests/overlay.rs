@@ -549,3 +549,111 @@ fn a_path_fsconfig_cannot_take_goes_through_mount2_or_is_named() {
         }
     });
 }
+
+#[test]
+fn a_stopped_upper_mounts_again_with_and_without_volatile() {
+    let Some(_root) = require_root("mounts overlayfs") else {
+        return;
+    };
+    private_ns(move || {
+        let mut strategies = vec![Strategy::Legacy, Strategy::NewApiLowerdir];
+        if palisade_overlay::strategy() == Strategy::NewApi {
+            strategies.push(Strategy::NewApi);
+        }
+        for strategy in strategies {
+            for (volatile, index) in [(false, None), (false, Some(true)), (true, None)] {
+                let what = format!("{strategy:?} volatile={volatile} index={index:?}");
+                let l = layers(&["img"]);
+                std::fs::write(l.lowers[0].join("base"), "b").unwrap();
+                let options = Options {
+                    volatile,
+                    index,
+                    ..Options::default()
+                };
+                let builder = || {
+                    Overlay::builder()
+                        .lower(&l.lowers[0])
+                        .upper(&l.upper)
+                        .work(&l.work)
+                        .options(options.clone())
+                };
+                let first = builder().build().unwrap();
+                let m = first.mount_with(&l.merged, strategy).unwrap();
+                std::fs::write(l.merged.join("run1"), "1").unwrap();
+                m.unmount().unwrap();
+                assert!(l.work.join("work").is_dir(), "{what}: kernel left no work/");
+                let marker = l.work.join("work/incompat/volatile");
+                assert_eq!(marker.exists(), volatile, "{what}");
+                let restarted = if volatile {
+                    // Refused by name before the kernel, and by the kernel
+                    // (mapped to the same error) for an overlay built earlier.
+                    match builder().build() {
+                        Err(Error::VolatileMarker { path }) => assert_eq!(path, marker),
+                        other => panic!("{what}: {other:?}"),
+                    }
+                    match first.mount_with(&l.merged, strategy) {
+                        Err(Error::VolatileMarker { path }) => assert_eq!(path, marker),
+                        other => panic!("{what}: {other:?}"),
+                    }
+                    builder().remove_volatile_marker().build().unwrap()
+                } else {
+                    builder().build().unwrap()
+                };
+                let m = restarted.mount_with(&l.merged, strategy).unwrap();
+                assert_eq!(
+                    std::fs::read_to_string(l.merged.join("run1")).unwrap(),
+                    "1",
+                    "{what}: the kept change is gone"
+                );
+                assert_eq!(std::fs::read_to_string(l.merged.join("base")).unwrap(), "b");
+                std::fs::write(l.merged.join("run2"), "2").unwrap();
+                m.unmount().unwrap();
+                assert!(l.upper.join("run1").exists() && l.upper.join("run2").exists());
+                assert_eq!(marker.exists(), volatile, "{what}");
+                // The same built overlay restarts again (it removes the
+                // marker before each mount).
+                if volatile {
+                    restarted
+                        .mount_with(&l.merged, strategy)
+                        .unwrap()
+                        .unmount()
+                        .unwrap();
+                }
+            }
+        }
+    });
+}
+
+#[test]
+fn a_work_dir_with_foreign_files_is_refused_naming_them() {
+    let l = layers(&["img"]);
+    let build = || {
+        Overlay::builder()
+            .lower(&l.lowers[0])
+            .upper(&l.upper)
+            .work(&l.work)
+            .remove_volatile_marker()
+            .build()
+    };
+    let foreign = |want: PathBuf| match build() {
+        Err(Error::WorkNotEmpty { path, found }) => {
+            assert_eq!(path, l.work);
+            assert_eq!(found, want);
+        }
+        other => panic!("{other:?}"),
+    };
+    // The kernel's own leftovers pass.
+    std::fs::create_dir_all(l.work.join("work/incompat/volatile")).unwrap();
+    std::fs::create_dir_all(l.work.join("index")).unwrap();
+    build().unwrap();
+    // Anything else does not.
+    std::fs::write(l.work.join("junk"), "x").unwrap();
+    foreign(l.work.join("junk"));
+    std::fs::remove_file(l.work.join("junk")).unwrap();
+    std::fs::remove_dir(l.work.join("index")).unwrap();
+    std::fs::write(l.work.join("index"), "not a dir").unwrap();
+    foreign(l.work.join("index"));
+    std::fs::remove_file(l.work.join("index")).unwrap();
+    std::fs::create_dir(l.work.join("work/incompat/other")).unwrap();
+    foreign(l.work.join("work/incompat/other"));
+}
