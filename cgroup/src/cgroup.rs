@@ -352,9 +352,7 @@ impl Cgroup {
                 }
             }
         }
-        let mut i = 0;
-        while i < writes.len() {
-            let w = &writes[i];
+        let write_one = |w: &crate::resources::FileWrite| -> Result<()> {
             let file = self.dir_of(w.controller)?.join(&w.file);
             match write_file(&file, &w.value) {
                 // The kernel lists a controller in `cgroup.subtree_control`
@@ -369,26 +367,52 @@ impl Cgroup {
                     if let Placement::V2(root) = self.hierarchy.placement(w.controller)? {
                         self.enable_v2(root, w.controller, true)?;
                     }
-                    write_file(&file, &w.value)?;
+                    write_file(&file, &w.value)
                 }
-                // v1 refuses a memory limit above memsw: raise memsw first.
-                Err(Error::Write {
-                    errno: Errno::EINVAL,
-                    ..
-                }) if w.file == "memory.limit_in_bytes"
-                    && writes
-                        .get(i + 1)
-                        .is_some_and(|n| n.file == "memory.memsw.limit_in_bytes") =>
-                {
-                    let next = &writes[i + 1];
-                    write_file(&self.dir_of(next.controller)?.join(&next.file), &next.value)?;
-                    write_file(&file, &w.value)?;
-                    i += 2;
-                    continue;
-                }
-                other => other?,
+                other => other,
             }
-            i += 1;
+        };
+        // Files the kernel checks against each other come out of the plan
+        // side by side (see `dependent_set`). Whichever order suits a
+        // raise refuses the same change downwards (runc #3084), so a write
+        // refused with EINVAL waits for the rest of its set and is tried
+        // again, until the set is written or a round makes no progress.
+        let mut i = 0;
+        while i < writes.len() {
+            let set = crate::resources::dependent_set(&writes[i].file);
+            let mut end = i + 1;
+            while set.is_some()
+                && end < writes.len()
+                && crate::resources::dependent_set(&writes[end].file) == set
+            {
+                end += 1;
+            }
+            let mut pending: Vec<&crate::resources::FileWrite> = writes[i..end].iter().collect();
+            while !pending.is_empty() {
+                let mut refused = None;
+                let before = pending.len();
+                let mut left = Vec::new();
+                for w in pending {
+                    match write_one(w) {
+                        Ok(()) => {}
+                        Err(
+                            e @ Error::Write {
+                                errno: Errno::EINVAL,
+                                ..
+                            },
+                        ) if end - i > 1 => {
+                            refused.get_or_insert(e);
+                            left.push(w);
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                if let Some(e) = refused.filter(|_| left.len() == before) {
+                    return Err(e);
+                }
+                pending = left;
+            }
+            i = end;
         }
         Ok(())
     }

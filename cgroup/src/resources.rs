@@ -598,6 +598,22 @@ pub struct FileWrite {
     pub value: String,
 }
 
+/// The set of interface files the kernel checks against each other, for
+/// those that have one: a v1 group's cfs quota/period ratio must stay
+/// within its parent's and above its children's, a burst at most the quota
+/// (v1 and v2), `memory.limit_in_bytes` at most `memory.memsw.limit_in_bytes`.
+/// [`Resources::plan`] puts each set's writes side by side;
+/// [`Cgroup::apply`](crate::Cgroup::apply) retries a refused one after the
+/// rest of its set.
+pub(crate) fn dependent_set(file: &str) -> Option<u8> {
+    match file {
+        "cpu.cfs_period_us" | "cpu.cfs_quota_us" | "cpu.cfs_burst_us" | "cpu.max"
+        | "cpu.max.burst" => Some(1),
+        "memory.limit_in_bytes" | "memory.memsw.limit_in_bytes" => Some(2),
+        _ => None,
+    }
+}
+
 struct Plan<'h> {
     hierarchy: &'h Hierarchy,
     writes: Vec<FileWrite>,
