@@ -7,9 +7,14 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
+use crate::devices::bpf;
+use crate::devices::policy::Policy;
 use crate::hierarchy::{Controller, Hierarchy, Placement};
 use crate::stats::{Pressure, parse_memory_events, parse_pressure, read_u64};
-use crate::{CgroupPath, Error, MemoryEvents, Resources, Result, Stats};
+use crate::{
+    CgroupPath, DeviceProgram, DeviceRule, DevicesInForce, Error, MemoryEvents, Resources, Result,
+    Stats,
+};
 
 /// How long `freeze`, `thaw` and `delete` wait for the kernel.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -341,8 +346,14 @@ impl Cgroup {
     /// Writes every set limit. On cgroup2, the needed controllers are first
     /// enabled in `cgroup.subtree_control` of each ancestor. Validates
     /// everything first; the error of a refused write names file and value.
+    ///
+    /// Device rules, when set, are put in force first with
+    /// [`set_devices`](Cgroup::set_devices).
     pub fn apply(&self, resources: &Resources) -> Result<()> {
         let writes = resources.plan(&self.hierarchy)?;
+        if !resources.devices.is_empty() {
+            self.set_devices(&resources.devices)?;
+        }
         let mut enabled: Vec<Controller> = Vec::new();
         for w in &writes {
             if let Placement::V2(root) = self.hierarchy.placement(w.controller)? {
@@ -414,6 +425,122 @@ impl Cgroup {
             }
             i = end;
         }
+        Ok(())
+    }
+
+    /// Puts the ordered device rules in force (OCI
+    /// `linux.resources.devices` semantics, see [`crate::devices`]) on
+    /// every directory of this group that can enforce them:
+    ///
+    /// - the v1 `devices` directory: the `devices.deny` / `devices.allow`
+    ///   writes that move its current `devices.list` to the rules (a fresh
+    ///   group goes from allow-all straight to deny-all, then gains its
+    ///   allows; an update between deny-by-default lists writes only the
+    ///   difference, removals first);
+    /// - the cgroup2 directory (pure v2, and hybrid hosts too: the kernel
+    ///   consults both): a `BPF_PROG_TYPE_CGROUP_DEVICE` program, attached
+    ///   with `BPF_F_ALLOW_MULTI` before the previous palisade program is
+    ///   detached, so no access is allowed that the old or the new rules
+    ///   deny.
+    ///
+    /// Rules are validated before any write ([`Error::InvalidValue`]);
+    /// `ControllerMissing` when the group has neither directory; a refused
+    /// write is [`Error::Write`], a refused `bpf(2)` command
+    /// [`Error::Bpf`] / [`Error::BpfVerifier`]. Needs `CAP_SYS_ADMIN`.
+    ///
+    /// ```no_run
+    /// use palisade_cgroup::{Cgroup, DeviceRule, Resources};
+    /// let rules = Resources::new().devices(DeviceRule::docker_default());
+    /// let cg = Cgroup::create_for("palisade/dev-demo", &rules)?;
+    /// cg.set_devices(&rules.devices)?;
+    /// println!("{:?}", cg.devices_in_force()?);
+    /// # Ok::<(), palisade_cgroup::Error>(())
+    /// ```
+    pub fn set_devices(&self, rules: &[DeviceRule]) -> Result<()> {
+        let target = Policy::from_rules(rules)?;
+        let v1 = self.v1_dir(Controller::Devices);
+        let v2 = self.v2_dir();
+        if v1.is_none() && v2.is_none() {
+            return Err(Error::ControllerMissing {
+                controller: "devices",
+            });
+        }
+        if let Some(dir) = v1 {
+            let current = Policy::from_list(&self.v1_device_list(dir)?)?;
+            for rule in current.transition(&target) {
+                let file = if rule.allow {
+                    "devices.allow"
+                } else {
+                    "devices.deny"
+                };
+                write_file(&dir.join(file), &rule.to_string())?;
+            }
+        }
+        if let Some(dir) = v2 {
+            let program = DeviceProgram::from_policy(&target);
+            let fd = self.dirfd()?;
+            bpf::replace(std::os::fd::AsFd::as_fd(&fd), dir, &program)?;
+        }
+        Ok(())
+    }
+
+    /// What the kernel holds for this group: the v1 `devices.list` and the
+    /// ids of the device programs attached to the cgroup2 directory
+    /// (`BPF_PROG_QUERY`; `bpftool cgroup list <dir>` shows the same).
+    ///
+    /// ```no_run
+    /// # let cg = palisade_cgroup::Cgroup::open("palisade/dev-demo")?;
+    /// let now = cg.devices_in_force()?;
+    /// assert_eq!(now.v2_programs.map(|p| p.len()), Some(1));
+    /// # Ok::<(), palisade_cgroup::Error>(())
+    /// ```
+    pub fn devices_in_force(&self) -> Result<DevicesInForce> {
+        let v1 = match self.v1_dir(Controller::Devices) {
+            Some(dir) => Some(self.v1_device_list(dir)?),
+            None => None,
+        };
+        let v2_programs = match self.v2_dir() {
+            Some(dir) => {
+                let fd = self.dirfd()?;
+                Some(bpf::query(std::os::fd::AsFd::as_fd(&fd), dir)?)
+            }
+            None => None,
+        };
+        Ok(DevicesInForce { v1, v2_programs })
+    }
+
+    fn v1_device_list(&self, dir: &Path) -> Result<Vec<DeviceRule>> {
+        let file = dir.join("devices.list");
+        let text = std::fs::read_to_string(&file).map_err(|e| Error::io("read", &file, e))?;
+        crate::parse_devices_list(&text).map_err(|e| Error::Parse {
+            file,
+            reason: e.to_string(),
+        })
+    }
+
+    /// Detaches palisade's device programs from the cgroup2 directory, once
+    /// nothing runs in the group (a running task must never be left
+    /// without its device policy). A missing directory has none.
+    fn detach_device_programs(&self) -> Result<()> {
+        let Some(dir) = self.v2_dir() else {
+            return Ok(());
+        };
+        let fd = match self.dirfd() {
+            Ok(fd) => fd,
+            Err(Error::Io {
+                errno: Errno::ENOENT,
+                ..
+            }) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let fd = std::os::fd::AsFd::as_fd(&fd);
+        if bpf::query(fd, dir)?.is_empty() {
+            return Ok(());
+        }
+        if self.populated()? {
+            self.kill_and_wait()?;
+        }
+        bpf::detach_ours(fd, dir)?;
         Ok(())
     }
 
@@ -669,7 +796,12 @@ impl Cgroup {
     /// Kills what runs in it, waits until it is empty, and removes its
     /// directories bottom-up in every hierarchy (children first), plus the
     /// parents this handle created. Retries EBUSY a bounded number of times.
+    ///
+    /// palisade's device programs are detached from the cgroup2 directory
+    /// first (after the group is empty), so they are freed at once rather
+    /// than whenever the kernel releases the removed group.
     pub fn delete(self) -> Result<()> {
+        self.detach_device_programs()?;
         // Fast path, the usual case: an empty leaf goes with one rmdir per
         // hierarchy. Only a busy group (tasks or child groups) is inspected.
         let mut busy = false;
@@ -687,21 +819,26 @@ impl Cgroup {
             return self.remove_created();
         }
         if self.populated()? {
-            self.kill()?;
-            let dirs = self.dirs.clone();
-            wait_until(&self.dirs[0].dir, "emptying", || {
-                for d in &dirs {
-                    if d.dir.exists() && !read_pids_recursive(&d.dir)?.is_empty() {
-                        return Ok(false);
-                    }
-                }
-                Ok(true)
-            })?;
+            self.kill_and_wait()?;
         }
         for d in &self.dirs {
             rmdir_tree(&d.dir)?;
         }
         self.remove_created()
+    }
+
+    /// Kills every process and waits until every directory is empty.
+    fn kill_and_wait(&self) -> Result<()> {
+        self.kill()?;
+        let dirs = self.dirs.clone();
+        wait_until(&self.dirs[0].dir, "emptying", || {
+            for d in &dirs {
+                if d.dir.exists() && !read_pids_recursive(&d.dir)?.is_empty() {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        })
     }
 
     /// Does anything run in it or below? One read of `cgroup.events` on

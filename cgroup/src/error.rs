@@ -76,6 +76,28 @@ pub enum Error {
         /// What was unexpected.
         reason: String,
     },
+    /// A `bpf(2)` command failed (loading, attaching, querying or
+    /// detaching a cgroup2 device program).
+    #[error("bpf({op}) on {target}: {errno} ({})", errno.desc())]
+    Bpf {
+        /// The command, e.g. `"BPF_PROG_ATTACH"`.
+        op: &'static str,
+        /// The cgroup2 directory or program it acted on.
+        target: String,
+        /// The kernel's errno.
+        errno: Errno,
+    },
+    /// The kernel's BPF verifier refused a device program; `log` is what it
+    /// said (level 1).
+    #[error("the BPF verifier refused the {insns}-instruction device program: {errno} ({}); log:\n{log}", errno.desc())]
+    BpfVerifier {
+        /// `EACCES` or `EINVAL`.
+        errno: Errno,
+        /// Instructions in the program.
+        insns: usize,
+        /// The verifier's log.
+        log: String,
+    },
     /// A state change (freeze, thaw, empty) did not complete in time.
     #[error("{what} of {path} did not complete within {millis} ms")]
     Timeout {
@@ -105,7 +127,10 @@ impl Error {
     /// ```
     pub fn errno(&self) -> Option<Errno> {
         match self {
-            Error::Write { errno, .. } | Error::Io { errno, .. } => Some(*errno),
+            Error::Write { errno, .. }
+            | Error::Io { errno, .. }
+            | Error::Bpf { errno, .. }
+            | Error::BpfVerifier { errno, .. } => Some(*errno),
             _ => None,
         }
     }

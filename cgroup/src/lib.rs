@@ -12,6 +12,13 @@
 //! translation (see the table in [`resources`]); [`Cgroup::apply`] writes
 //! only what is set and reports the file and value the kernel refused.
 //!
+//! Device access follows the OCI runtime spec's ordered
+//! `linux.resources.devices` rules ([`DeviceRule`], with the
+//! [`DeviceRule::docker_default`] preset) on every layout: the v1
+//! `devices` controller, and a `BPF_CGROUP_DEVICE` program on the cgroup2
+//! tree (see [`devices`]); [`Cgroup::devices_in_force`] reads back what the
+//! kernel holds.
+//!
 //! [`Cgroup::stats`] reads one [`Stats`] on every layout, and
 //! [`Cgroup::events`] blocks until the kernel reports an OOM, an OOM kill,
 //! the group emptying or freezing (inotify on cgroup2 files, an eventfd on
@@ -29,6 +36,7 @@
 //! ```
 
 mod cgroup;
+pub mod devices;
 mod error;
 mod events;
 mod hierarchy;
@@ -37,13 +45,17 @@ pub mod resources;
 mod stats;
 
 pub use cgroup::{Cgroup, PressureKind};
+pub use devices::{
+    BpfInsn, DeviceAccess, DeviceProgram, DeviceRule, DeviceType, DevicesInForce,
+    parse_devices_list,
+};
 pub use error::{Error, Result};
 pub use events::{Event, Events};
 pub use hierarchy::{CgroupMount, Controller, Hierarchy, Mode, Placement, parse_mountinfo};
 pub use path::CgroupPath;
 pub use resources::{
-    Cpu, Cpuset, DeviceRule, FileWrite, HugetlbLimit, Io, IoLimit, Memory, Resources,
-    io_weight_v2_to_v1, parse_id_list, shares_to_weight, weight_to_shares,
+    Cpu, Cpuset, FileWrite, HugetlbLimit, Io, IoLimit, Memory, Resources, io_weight_v2_to_v1,
+    parse_id_list, shares_to_weight, weight_to_shares,
 };
 pub use stats::{
     MemoryEvents, Pressure, PressureLine, Stats, flat_key, parse_blkio_bytes, parse_io_stat_bytes,

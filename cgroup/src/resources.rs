@@ -18,7 +18,10 @@
 //! | io weight | `io.weight` (1..=10000) | `blkio.weight` (10..=1000); [`io_weight_v2_to_v1`] |
 //! | io device limits | `io.max` `"maj:min rbps= wbps= riops= wiops="` | `blkio.throttle.{read,write}_{bps,iops}_device` |
 //! | hugetlb | `hugetlb.<size>.max` | `hugetlb.<size>.limit_in_bytes` |
-//! | devices | unsupported (eBPF) | `devices.allow` / `devices.deny` |
+//! | devices (ordered rules) | a `BPF_CGROUP_DEVICE` program (also on hybrid hosts) | `devices.deny` / `devices.allow` moving `devices.list` to the rules |
+//!
+//! Device rules are not file writes of [`Resources::plan`]: [`Cgroup::apply`](crate::Cgroup::apply)
+//! puts them in force with [`Cgroup::set_devices`](crate::Cgroup::set_devices) (see [`crate::devices`]).
 
 use crate::hierarchy::{Controller, Hierarchy, Placement};
 use crate::{Error, Result};
@@ -114,38 +117,7 @@ pub struct HugetlbLimit {
     pub limit: u64,
 }
 
-/// A v1 device access rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-pub struct DeviceRule {
-    /// Allow (`true`) or deny.
-    pub allow: bool,
-    /// `'a'` all, `'c'` char, `'b'` block.
-    pub kind: char,
-    /// Major number, `None` = any.
-    pub major: Option<u32>,
-    /// Minor number, `None` = any.
-    pub minor: Option<u32>,
-    /// Subset of `"rwm"`.
-    pub access: String,
-}
-
-impl DeviceRule {
-    fn to_kernel(&self) -> String {
-        let n = |v: Option<u32>| v.map_or("*".to_owned(), |v| v.to_string());
-        if self.kind == 'a' {
-            "a".to_owned()
-        } else {
-            format!(
-                "{} {}:{} {}",
-                self.kind,
-                n(self.major),
-                n(self.minor),
-                self.access
-            )
-        }
-    }
-}
+pub use crate::devices::DeviceRule;
 
 /// Every limit a container can get; only what is set is written.
 ///
@@ -170,7 +142,9 @@ pub struct Resources {
     pub io: Io,
     /// Huge pages.
     pub hugetlb: Vec<HugetlbLimit>,
-    /// Device rules (v1), applied in order.
+    /// Device rules (OCI `linux.resources.devices`), in order, later ones
+    /// overriding earlier ones; empty = leave the group's device access
+    /// as it is. See [`crate::devices`].
     pub devices: Vec<DeviceRule>,
 }
 
@@ -248,9 +222,20 @@ impl Resources {
         });
         self
     }
-    /// A v1 device rule.
+    /// Appends one device rule.
     pub fn device(mut self, rule: DeviceRule) -> Self {
         self.devices.push(rule);
+        self
+    }
+    /// Appends device rules, e.g. [`DeviceRule::docker_default`].
+    ///
+    /// ```
+    /// use palisade_cgroup::{DeviceRule, Resources};
+    /// let r = Resources::new().devices(DeviceRule::docker_default());
+    /// assert_eq!(r.devices.len(), 13);
+    /// ```
+    pub fn devices(mut self, rules: impl IntoIterator<Item = DeviceRule>) -> Self {
+        self.devices.extend(rules);
         self
     }
 
@@ -330,17 +315,8 @@ impl Resources {
                 });
             }
         }
-        for d in &self.devices {
-            if !matches!(d.kind, 'a' | 'b' | 'c')
-                || d.access.is_empty()
-                || !d.access.chars().all(|c| "rwm".contains(c))
-            {
-                return Err(Error::InvalidValue {
-                    field: "device rule",
-                    value: format!("{d:?}"),
-                    reason: "kind a/b/c, access a non-empty subset of rwm",
-                });
-            }
+        if !self.devices.is_empty() {
+            crate::devices::policy::Policy::from_rules(&self.devices)?;
         }
         Ok(())
     }
@@ -348,6 +324,8 @@ impl Resources {
     /// The writes `apply` will make on `hierarchy`, in order: each names the
     /// controller, the file and the value. Validates first; a resource the
     /// controller's hierarchy cannot express is an `Unsupported` error.
+    /// Device rules are not among them: their v1 writes depend on the
+    /// group's current `devices.list` (see [`crate::devices`]).
     pub fn plan(&self, hierarchy: &Hierarchy) -> Result<Vec<FileWrite>> {
         self.validate()?;
         let mut w = Plan {
@@ -523,32 +501,6 @@ impl Resources {
                 format!("hugetlb.{}.limit_in_bytes", h.page_size)
             };
             w.push_owned(Controller::Hugetlb, file, h.limit.to_string());
-        }
-        for d in &self.devices {
-            // cgroup2 has no devices controller (device access is an eBPF
-            // program there): a cgroup2-only host gets a typed refusal.
-            let v1 = matches!(
-                hierarchy.placement(Controller::Devices),
-                Ok(Placement::V1(_))
-            );
-            if !v1 {
-                if hierarchy.unified().is_some() {
-                    return Err(Error::Unsupported {
-                        what: "device rules (need eBPF)",
-                        version: "v2",
-                    });
-                }
-                hierarchy.placement(Controller::Devices)?;
-            }
-            w.push(
-                Controller::Devices,
-                if d.allow {
-                    "devices.allow"
-                } else {
-                    "devices.deny"
-                },
-                d.to_kernel(),
-            );
         }
         Ok(w.writes)
     }
