@@ -249,49 +249,79 @@ impl Netlink {
                 }
                 return Err(Error::Socket { op: "recv", errno });
             }
-            let mut offset = 0;
             let n = n as usize;
-            while offset < n {
-                let bytes = &self.buf[offset..n];
-                let len = NetlinkBuffer::new_checked(bytes)
-                    .map_err(|e| Error::Decode(e.to_string()))?
-                    .length() as usize;
-                if len == 0 || len > bytes.len() {
-                    return Err(Error::Decode(format!("bad message length {len}")));
-                }
-                let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&bytes[..len])
-                    .map_err(|e| Error::Decode(e.to_string()))?;
-                offset += (len + 3) & !3;
-                if msg.header.sequence_number != seq {
-                    continue; // a stale reply to an earlier, abandoned request
-                }
-                if msg.header.flags & NLM_F_DUMP_INTR != 0 {
-                    interrupted = true;
-                }
-                match msg.payload {
-                    NetlinkPayload::InnerMessage(m) => each(m),
-                    NetlinkPayload::Done(_) => return Ok(interrupted),
-                    NetlinkPayload::Error(e) => {
-                        return match e.code {
-                            None => Ok(interrupted),
-                            Some(code) => Err(Error::Kernel {
-                                op: op.take().map(|f| f()).unwrap_or_default(),
-                                errno: Errno::from_raw(-code.get()),
-                                message: ext_ack_message(&e.header),
-                            }),
-                        };
-                    }
-                    _ => {}
-                }
+            if let Some(interrupted) =
+                read_datagram(&self.buf[..n], seq, &mut op, &mut each, &mut interrupted)?
+            {
+                return Ok(interrupted);
             }
         }
     }
 }
 
+/// Takes the replies to `seq` out of one datagram: each inner message goes
+/// to `each`; `Some(interrupted)` once the reply ends with an ACK or
+/// `NLMSG_DONE` carrying no error. An `NLMSG_ERROR` with a code, or an
+/// `NLMSG_DONE` with a negative one (a dump the kernel could not finish),
+/// is an error: the messages before it are not the whole answer.
+fn read_datagram(
+    datagram: &[u8],
+    seq: u32,
+    op: &mut Option<impl FnOnce() -> String>,
+    each: &mut impl FnMut(RouteNetlinkMessage),
+    interrupted: &mut bool,
+) -> Result<Option<bool>> {
+    let mut offset = 0;
+    let n = datagram.len();
+    let mut refused = |errno: i32, message| Error::Kernel {
+        op: op.take().map(|f| f()).unwrap_or_default(),
+        errno: Errno::from_raw(errno),
+        message,
+    };
+    while offset < n {
+        let bytes = &datagram[offset..n];
+        let len = NetlinkBuffer::new_checked(bytes)
+            .map_err(|e| Error::Decode(e.to_string()))?
+            .length() as usize;
+        if len == 0 || len > bytes.len() {
+            return Err(Error::Decode(format!("bad message length {len}")));
+        }
+        let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&bytes[..len])
+            .map_err(|e| Error::Decode(e.to_string()))?;
+        offset += (len + 3) & !3;
+        if msg.header.sequence_number != seq {
+            continue; // a stale reply to an earlier, abandoned request
+        }
+        if msg.header.flags & NLM_F_DUMP_INTR != 0 {
+            *interrupted = true;
+        }
+        match msg.payload {
+            NetlinkPayload::InnerMessage(m) => each(m),
+            NetlinkPayload::Done(d) if d.code < 0 => {
+                return Err(refused(-d.code, tlv_message(&d.extended_ack)));
+            }
+            NetlinkPayload::Done(_) => return Ok(Some(*interrupted)),
+            NetlinkPayload::Error(e) => {
+                return match e.code {
+                    None => Ok(Some(*interrupted)),
+                    Some(code) => Err(refused(-code.get(), ext_ack_message(&e.header))),
+                };
+            }
+            _ => {}
+        }
+    }
+    Ok(None)
+}
+
 /// The `NLMSGERR_ATTR_MSG` text of an error's extended ACK: the TLVs after
 /// the echoed request header (16 bytes, thanks to NETLINK_CAP_ACK).
 fn ext_ack_message(after_code: &[u8]) -> Option<String> {
-    let mut tlvs = after_code.get(16..)?;
+    tlv_message(after_code.get(16..)?)
+}
+
+/// The `NLMSGERR_ATTR_MSG` text among extended-ACK TLVs (which follow the
+/// code directly in an `NLMSG_DONE`).
+fn tlv_message(mut tlvs: &[u8]) -> Option<String> {
     while tlvs.len() >= 4 {
         let len = u16::from_ne_bytes([tlvs[0], tlvs[1]]) as usize;
         let kind = u16::from_ne_bytes([tlvs[2], tlvs[3]]);
@@ -311,6 +341,135 @@ fn ext_ack_message(after_code: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use netlink_packet_core::{DoneMessage, ErrorMessage};
+    use netlink_packet_route::link::LinkMessage;
+
+    const SEQ: u32 = 7;
+
+    fn datagram(parts: &[(u32, u16, NetlinkPayload<RouteNetlinkMessage>)]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (seq, flags, payload) in parts {
+            let mut header = NetlinkHeader::default();
+            header.sequence_number = *seq;
+            header.flags = *flags;
+            let mut msg = NetlinkMessage::new(header, payload.clone());
+            msg.finalize();
+            let start = out.len();
+            out.resize(start + msg.buffer_len(), 0);
+            msg.serialize(&mut out[start..]);
+            out.resize((out.len() + 3) & !3, 0);
+        }
+        out
+    }
+
+    fn link() -> NetlinkPayload<RouteNetlinkMessage> {
+        NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(LinkMessage::default()))
+    }
+
+    fn done(code: i32, ack: &[u8]) -> NetlinkPayload<RouteNetlinkMessage> {
+        let mut d = DoneMessage::default();
+        d.code = code;
+        d.extended_ack = ack.to_vec();
+        NetlinkPayload::Done(d)
+    }
+
+    /// An `NLMSGERR_ATTR_MSG` TLV.
+    fn msg_tlv(text: &str) -> Vec<u8> {
+        let mut v = Vec::new();
+        let len = (4 + text.len() + 1) as u16;
+        v.extend_from_slice(&len.to_ne_bytes());
+        v.extend_from_slice(&1u16.to_ne_bytes());
+        v.extend_from_slice(text.as_bytes());
+        v.push(0);
+        v.resize((v.len() + 3) & !3, 0);
+        v
+    }
+
+    /// Feeds crafted datagrams; returns what was collected and the result.
+    fn read(datagrams: &[Vec<u8>]) -> (usize, Result<Option<bool>>) {
+        let mut items = 0;
+        let mut op = Some(|| "dump links".to_owned());
+        let mut interrupted = false;
+        for d in datagrams {
+            let r = read_datagram(d, SEQ, &mut op, &mut |_| items += 1, &mut interrupted);
+            match r {
+                Ok(None) => continue,
+                other => return (items, other),
+            }
+        }
+        (items, Ok(None))
+    }
+
+    #[test]
+    fn a_dump_ends_with_done_and_spans_datagrams() {
+        let first = datagram(&[(SEQ, 2, link()), (SEQ, 2, link())]);
+        let second = datagram(&[(SEQ, 2, link()), (SEQ, 2, done(0, &[]))]);
+        let (items, r) = read(&[first, second]);
+        assert_eq!(items, 3);
+        assert_eq!(r.unwrap(), Some(false));
+    }
+
+    #[test]
+    fn done_with_a_negative_code_is_the_kernels_error_not_a_short_list() {
+        let d = datagram(&[
+            (SEQ, 2, link()),
+            (SEQ, 2, done(-libc::EMSGSIZE, &msg_tlv("dump too big"))),
+        ]);
+        match read(&[d]) {
+            (1, Err(Error::Kernel { op, errno, message })) => {
+                assert_eq!(op, "dump links");
+                assert_eq!(errno, Errno::EMSGSIZE);
+                assert_eq!(message.as_deref(), Some("dump too big"));
+            }
+            other => panic!("{other:?}"),
+        }
+        // Without extended-ACK text too.
+        let d = datagram(&[(SEQ, 2, done(-libc::ENODEV, &[]))]);
+        assert!(matches!(
+            read(&[d]).1,
+            Err(Error::Kernel {
+                errno: Errno::ENODEV,
+                message: None,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn an_error_message_inside_a_dump_is_an_error() {
+        let mut e = ErrorMessage::default();
+        e.code = std::num::NonZeroI32::new(-libc::EBUSY);
+        let d = datagram(&[
+            (SEQ, 2, link()),
+            (SEQ, 2, link()),
+            (SEQ, 0, NetlinkPayload::Error(e)),
+        ]);
+        match read(&[d]) {
+            (2, Err(Error::Kernel { errno, .. })) => assert_eq!(errno, Errno::EBUSY),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_interrupted_dump_is_reported_to_the_retry_loop() {
+        let d = datagram(&[
+            (SEQ, 2, link()),
+            (SEQ, 2 | NLM_F_DUMP_INTR, link()),
+            (SEQ, 2, done(0, &[])),
+        ]);
+        assert_eq!(read(&[d]).1.unwrap(), Some(true));
+        // The kernel may flag only the final NLMSG_DONE.
+        let d = datagram(&[(SEQ, 2, link()), (SEQ, 2 | NLM_F_DUMP_INTR, done(0, &[]))]);
+        assert_eq!(read(&[d]).1.unwrap(), Some(true));
+    }
+
+    #[test]
+    fn stale_replies_are_skipped_and_an_unfinished_datagram_reads_on() {
+        let d = datagram(&[(SEQ - 1, 2, done(-libc::EIO, &[])), (SEQ, 2, link())]);
+        let (items, r) = read(&[d]);
+        assert_eq!(items, 1);
+        assert_eq!(r.unwrap(), None);
+    }
 
     #[test]
     fn extended_ack_text_is_found_after_the_echoed_header() {
