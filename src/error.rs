@@ -120,7 +120,7 @@ impl fmt::Display for Step {
 /// there is one, and what was being worked on (a path, a value, a key).
 /// Whatever the pipeline had created is gone when this is returned.
 #[derive(Debug, thiserror::Error)]
-#[error("container spawn failed at {step}{}: {detail}{}", errno.map(|e| format!(" ({e}: {})", e.desc())).unwrap_or_default(), cleanup.as_ref().map(|c| format!(" [cleanup also failed: {c}]")).unwrap_or_default())]
+#[error("container spawn failed at {step}{}: {detail}{}", errno.map(|e| e.to_string()).filter(|e| !detail.contains(e.as_str())).map(|e| format!(" ({e})")).unwrap_or_default(), cleanup.as_ref().map(|c| format!(" [cleanup also failed: {c}]")).unwrap_or_default())]
 pub struct SpawnError {
     /// The step that failed.
     pub step: Step,
@@ -177,4 +177,29 @@ pub enum Error {
     /// Several cleanup steps failed.
     #[error("cleanup failed: {0}")]
     Cleanup(String),
+}
+
+#[cfg(test)]
+mod display_tests {
+    use super::*;
+
+    #[test]
+    fn errno_text_appears_once() {
+        let e = SpawnError::new(Step::Capabilities, Some(Errno::EPERM), "setgroups");
+        assert_eq!(
+            e.to_string(),
+            "container spawn failed at Capabilities (EPERM: Operation not permitted): setgroups"
+        );
+        // A library error's text already names the errno: not repeated.
+        let lib = palisade_cgroup::Error::Write {
+            file: "/sys/fs/cgroup/x/pids.max".into(),
+            value: "0".into(),
+            errno: Errno::EINVAL,
+        };
+        let e = SpawnError::from_lib(Step::Cgroup, lib, Some(Errno::EINVAL));
+        assert_eq!(
+            e.to_string(),
+            "container spawn failed at Cgroup: writing \"0\" to /sys/fs/cgroup/x/pids.max failed: EINVAL: Invalid argument"
+        );
+    }
 }

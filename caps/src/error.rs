@@ -32,7 +32,7 @@ pub enum Error {
         rule: &'static str,
     },
     /// A system call failed during `apply`.
-    #[error("{step}: {errno} ({})", errno.desc())]
+    #[error("{step}: {errno}")]
     Apply {
         /// The step of the documented order.
         step: ApplyStep,
@@ -40,7 +40,7 @@ pub enum Error {
         errno: Errno,
     },
     /// Another system call failed.
-    #[error("{op}{}: {errno} ({})", path.as_ref().map(|p| format!(" {}", p.display())).unwrap_or_default(), errno.desc())]
+    #[error("{op}{}: {errno}", path.as_ref().map(|p| format!(" {}", p.display())).unwrap_or_default())]
     Sys {
         /// The operation.
         op: &'static str,
@@ -106,5 +106,28 @@ impl Error {
             path: None,
             errno,
         }
+    }
+}
+
+#[cfg(test)]
+mod display_tests {
+    use super::*;
+
+    #[test]
+    fn errno_text_appears_once() {
+        let e = Error::Apply {
+            step: ApplyStep::SetGroups,
+            errno: Errno::EPERM,
+        };
+        assert_eq!(e.to_string(), "setgroups: EPERM: Operation not permitted");
+        let e = Error::Sys {
+            op: "getxattr",
+            path: Some("/bin/ping".into()),
+            errno: Errno::ENODATA,
+        };
+        assert_eq!(
+            e.to_string(),
+            "getxattr /bin/ping: ENODATA: No data available"
+        );
     }
 }

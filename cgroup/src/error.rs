@@ -12,7 +12,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 #[non_exhaustive]
 pub enum Error {
     /// The kernel refused a value written to a cgroup file.
-    #[error("writing {value:?} to {file} failed: {errno} ({})", errno.desc())]
+    #[error("writing {value:?} to {file} failed: {errno}")]
     Write {
         /// The cgroupfs file.
         file: PathBuf,
@@ -22,7 +22,7 @@ pub enum Error {
         errno: Errno,
     },
     /// Another filesystem operation failed.
-    #[error("{op} {path}: {errno} ({})", errno.desc())]
+    #[error("{op} {path}: {errno}")]
     Io {
         /// The operation, e.g. `"mkdir"`.
         op: &'static str,
@@ -78,7 +78,7 @@ pub enum Error {
     },
     /// A `bpf(2)` command failed (loading, attaching, querying or
     /// detaching a cgroup2 device program).
-    #[error("bpf({op}) on {target}: {errno} ({})", errno.desc())]
+    #[error("bpf({op}) on {target}: {errno}")]
     Bpf {
         /// The command, e.g. `"BPF_PROG_ATTACH"`.
         op: &'static str,
@@ -89,7 +89,9 @@ pub enum Error {
     },
     /// The kernel's BPF verifier refused a device program; `log` is what it
     /// said (level 1).
-    #[error("the BPF verifier refused the {insns}-instruction device program: {errno} ({}); log:\n{log}", errno.desc())]
+    #[error(
+        "the BPF verifier refused the {insns}-instruction device program: {errno}; log:\n{log}"
+    )]
     BpfVerifier {
         /// `EACCES` or `EINVAL`.
         errno: Errno,
@@ -133,5 +135,32 @@ impl Error {
             | Error::BpfVerifier { errno, .. } => Some(*errno),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod display_tests {
+    use super::*;
+
+    #[test]
+    fn errno_text_appears_once() {
+        let e = Error::Write {
+            file: "/sys/fs/cgroup/cpu/a/cpu.cfs_period_us".into(),
+            value: "20000".into(),
+            errno: Errno::EINVAL,
+        };
+        assert_eq!(
+            e.to_string(),
+            "writing \"20000\" to /sys/fs/cgroup/cpu/a/cpu.cfs_period_us failed: EINVAL: Invalid argument"
+        );
+        let e = Error::Io {
+            op: "mkdir",
+            path: "/sys/fs/cgroup/pids/a".into(),
+            errno: Errno::EEXIST,
+        };
+        assert_eq!(
+            e.to_string(),
+            "mkdir /sys/fs/cgroup/pids/a: EEXIST: File exists"
+        );
     }
 }

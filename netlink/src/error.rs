@@ -11,7 +11,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 #[non_exhaustive]
 pub enum Error {
     /// The kernel refused a request.
-    #[error("{op}: {errno} ({}){}", errno.desc(), message.as_ref().map(|m| format!(": {m}")).unwrap_or_default())]
+    #[error("{op}: {errno}{}", message.as_ref().map(|m| format!(": {m}")).unwrap_or_default())]
     Kernel {
         /// The request, e.g. `add link veth ph0`.
         op: String,
@@ -51,7 +51,7 @@ pub enum Error {
         value: String,
     },
     /// A socket-level failure (including the receive timeout).
-    #[error("netlink {op}: {errno} ({})", errno.desc())]
+    #[error("netlink {op}: {errno}")]
     Socket {
         /// The operation.
         op: &'static str,
@@ -90,5 +90,34 @@ pub(crate) fn io(op: &'static str, e: std::io::Error) -> Error {
     Error::Socket {
         op,
         errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+    }
+}
+
+#[cfg(test)]
+mod display_tests {
+    use super::*;
+
+    #[test]
+    fn errno_text_appears_once() {
+        let e = Error::Kernel {
+            op: "add link veth ph0".into(),
+            errno: Errno::EEXIST,
+            message: None,
+        };
+        assert_eq!(e.to_string(), "add link veth ph0: EEXIST: File exists");
+        let e = Error::Kernel {
+            op: "add link ipvlan x".into(),
+            errno: Errno::EOPNOTSUPP,
+            message: Some("Unknown device type".into()),
+        };
+        assert_eq!(
+            e.to_string(),
+            "add link ipvlan x: EOPNOTSUPP: Operation not supported on transport endpoint: Unknown device type"
+        );
+        let e = Error::Socket {
+            op: "recv",
+            errno: Errno::EAGAIN,
+        };
+        assert_eq!(e.to_string(), "netlink recv: EAGAIN: Try again");
     }
 }

@@ -14,7 +14,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 #[non_exhaustive]
 pub enum Error {
     /// A system call failed.
-    #[error("{op}{}: {errno} ({})", path.as_ref().map(|p| format!(" {}", p.display())).unwrap_or_default(), errno.desc())]
+    #[error("{op}{}: {errno}", path.as_ref().map(|p| format!(" {}", p.display())).unwrap_or_default())]
     Sys {
         /// The operation, e.g. `"setns"`.
         op: &'static str,
@@ -46,7 +46,7 @@ pub enum Error {
         reason: String,
     },
     /// The kernel refused the id map (EPERM/EINVAL on `uid_map`/`gid_map`).
-    #[error("writing {path} failed: {errno} ({}); {hint}", errno.desc())]
+    #[error("writing {path} failed: {errno}; {hint}")]
     IdMapRefused {
         /// `/proc/<pid>/uid_map` or `gid_map`.
         path: PathBuf,
@@ -111,5 +111,32 @@ impl Error {
             | Error::Unsupported { errno, .. } => Some(*errno),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod display_tests {
+    use super::*;
+
+    #[test]
+    fn errno_text_appears_once() {
+        let e = Error::Sys {
+            op: "setns",
+            path: Some("/proc/1/ns/net".into()),
+            errno: Errno::EPERM,
+        };
+        assert_eq!(
+            e.to_string(),
+            "setns /proc/1/ns/net: EPERM: Operation not permitted"
+        );
+        let e = Error::IdMapRefused {
+            path: "/proc/9/uid_map".into(),
+            errno: Errno::EINVAL,
+            hint: "overlapping ranges",
+        };
+        assert_eq!(
+            e.to_string(),
+            "writing /proc/9/uid_map failed: EINVAL: Invalid argument; overlapping ranges"
+        );
     }
 }

@@ -32,7 +32,7 @@ pub enum Error {
         path: PathBuf,
     },
     /// A layer, upper or work directory is missing or not a directory.
-    #[error("{role} {path}: {errno} ({})", errno.desc())]
+    #[error("{role} {path}: {errno}")]
     BadDirectory {
         /// `"lower"`, `"upper"`, `"work"` or `"target"`.
         role: &'static str,
@@ -97,7 +97,7 @@ pub enum Error {
     },
     /// A mount system call failed; `message` carries the kernel's own text
     /// from the filesystem context where there is one.
-    #[error("{op} failed: {errno} ({}){}", errno.desc(), if message.is_empty() { String::new() } else { format!(": {message}") })]
+    #[error("{op} failed: {errno}{}", if message.is_empty() { String::new() } else { format!(": {message}") })]
     Mount {
         /// The operation (`fsconfig lowerdir+ /path`, `mount`, …).
         op: String,
@@ -107,7 +107,7 @@ pub enum Error {
         message: String,
     },
     /// Reading the upper directory for `changes` failed.
-    #[error("reading {path}: {errno} ({})", errno.desc())]
+    #[error("reading {path}: {errno}")]
     Io {
         /// The path.
         path: PathBuf,
@@ -135,4 +135,28 @@ impl Error {
 
 pub(crate) fn io_errno(e: &std::io::Error) -> Errno {
     Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
+}
+
+#[cfg(test)]
+mod display_tests {
+    use super::*;
+
+    #[test]
+    fn errno_text_appears_once() {
+        let e = Error::Mount {
+            op: "fsconfig upperdir /u".into(),
+            errno: Errno::ENOENT,
+            message: "failed to resolve '/u': -2".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "fsconfig upperdir /u failed: ENOENT: No such file or directory: failed to resolve '/u': -2"
+        );
+        let e = Error::BadDirectory {
+            role: "lower",
+            path: "/img".into(),
+            errno: Errno::ENOTDIR,
+        };
+        assert_eq!(e.to_string(), "lower /img: ENOTDIR: Not a directory");
+    }
 }
