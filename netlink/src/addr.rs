@@ -95,9 +95,58 @@ pub fn check_ifname(name: &str) -> Result<()> {
     }
     if name
         .bytes()
-        .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace() || b == 0)
+        .any(|b| b == b'/' || b == b':' || kernel_isspace(b) || b == 0)
     {
-        return bad("contains '/', ':', whitespace or NUL");
+        return bad(
+            "contains '/', ':', whitespace (as the kernel's isspace: \\t \\n \\v \\f \\r, space, byte 0xa0) or NUL",
+        );
     }
     Ok(())
+}
+
+/// The kernel's `isspace` (lib/ctype.c): 0x09..=0x0d, space, and 0xa0
+/// (Latin-1 no-break space), which is also the second byte of UTF-8
+/// characters such as U+00A0 and `à`.
+fn kernel_isspace(b: u8) -> bool {
+    matches!(b, 0x09..=0x0d | b' ' | 0xa0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_refused_for_every_byte_the_kernels_isspace_knows() {
+        for bad in [
+            "a\tb",
+            "a\nb",
+            "a\x0bb",
+            "a\x0cb",
+            "a\rb",
+            "a b",
+            "a\u{a0}b",
+            "\u{e0}",
+            "a/b",
+            "a:b",
+            "a\0b",
+            "",
+            ".",
+            "..",
+            "sixteen-chars-xx",
+        ] {
+            assert!(
+                matches!(check_ifname(bad), Err(Error::InvalidName { .. })),
+                "{bad:?} passed"
+            );
+        }
+        for good in [
+            "eth0",
+            "ph-1.2_x",
+            "...",
+            "fifteen-chars-x",
+            "\u{e9}t\u{e9}",
+        ] {
+            check_ifname(good).unwrap_or_else(|e| panic!("{good:?}: {e}"));
+        }
+    }
 }
