@@ -4,11 +4,13 @@
 //! allocation, no locks, no panics. Any failure writes a fixed-size record
 //! (step, errno, index) to the error pipe and exits.
 
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::os::fd::RawFd;
 
 use palisade_caps::ApplyStep;
 
 use crate::Step;
+use crate::inroot::{self, Create};
+use crate::mountfd;
 use crate::plan::{Op, Plan};
 
 /// Exit code of a child that failed before `execve` (the parent reports the
@@ -70,6 +72,26 @@ pub(crate) fn caps_detail(index: u32) -> String {
     }
 }
 
+/// Closes every fd except `keep` (sorted ascending).
+unsafe fn close_all_except(keep: &[i32]) {
+    let mut from: u32 = 0;
+    for &fd in keep {
+        let fd = fd as u32;
+        if fd > from {
+            // SAFETY: closing fds we own as the sole user of this table.
+            unsafe { libc::syscall(libc::SYS_close_range, from, fd - 1, 0u32) };
+        }
+        from = from.max(fd + 1);
+    }
+    // SAFETY: as above.
+    unsafe { libc::syscall(libc::SYS_close_range, from, u32::MAX, 0u32) };
+}
+
+fn set_errno(e: i32) {
+    // SAFETY: writing the thread's errno.
+    unsafe { *libc::__errno_location() = e };
+}
+
 /// The child's whole life until `execve`.
 ///
 /// # Safety
@@ -78,9 +100,22 @@ pub(crate) fn caps_detail(index: u32) -> String {
 pub(crate) unsafe fn run(plan: &Plan) -> ! {
     // SAFETY: every call below is a raw syscall on prepared data.
     unsafe {
-        for &fd in &plan.close_in_child {
-            libc::close(fd);
+        // The program starts with every signal at its default and none
+        // blocked, whatever the host program ignores or blocks (an ignored
+        // signal stays ignored across execve: Rust ignores SIGPIPE).
+        let mut dfl: libc::sigaction = std::mem::zeroed();
+        dfl.sa_sigaction = libc::SIG_DFL;
+        for sig in 1..libc::SIGRTMAX() {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::sigaction(sig, &dfl, std::ptr::null_mut());
+            }
         }
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+        // Nothing of the host that the plan does not name stays open: no
+        // path of the image can reach a host fd through /proc/self/fd.
+        close_all_except(&plan.keep_fds);
         if let Some(sig) = plan.parent_death_signal {
             libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0);
         }
@@ -98,6 +133,11 @@ pub(crate) unsafe fn run(plan: &Plan) -> ! {
             libc::_exit(FAILED);
         }
         libc::close(plan.sync_fd);
+        // Until it execs, this process is a copy of the host program: no
+        // process of the container may read its memory through /proc.
+        // (Not before: the parent, maybe unprivileged, writes our id maps,
+        // which a non-dumpable process's /proc files would refuse it.)
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
         // Raw id syscalls: glibc's wrappers would wait on the copied
         // parent's other threads (see palisade_caps::ids).
         if plan.become_ns_root
@@ -125,29 +165,8 @@ pub(crate) unsafe fn run(plan: &Plan) -> ! {
         {
             report(plan, Step::MountPrivate, 0);
         }
-        for (i, planned) in plan.ops.iter().enumerate() {
-            if !do_op(&planned.op) {
-                report(plan, planned.step, i as u32);
-            }
-        }
         if let Some(root) = &plan.rootfs {
-            if libc::chdir(root.as_ptr()) != 0
-                || libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) != 0
-                || libc::umount2(c".".as_ptr(), libc::MNT_DETACH) != 0
-                || libc::chdir(c"/".as_ptr()) != 0
-            {
-                report(plan, Step::PivotRoot, 0);
-            }
-            for (i, p) in plan.masked.iter().enumerate() {
-                if !mask(p.path.as_ptr()) {
-                    report(plan, Step::MaskPath, i as u32);
-                }
-            }
-            for (i, p) in plan.readonly.iter().enumerate() {
-                if !make_readonly(p.path.as_ptr()) {
-                    report(plan, Step::ReadonlyPath, i as u32);
-                }
-            }
+            enter_rootfs(plan, root);
         }
         if let Some(h) = &plan.hostname {
             if libc::sethostname(h.as_ptr(), h.as_bytes().len()) != 0 {
@@ -181,129 +200,262 @@ pub(crate) unsafe fn run(plan: &Plan) -> ! {
                 report(plan, Step::Stdio, target as u32);
             }
         }
-        if libc::chdir(plan.cwd.as_ptr()) != 0 {
-            report(plan, Step::Cwd, 0);
-        }
+        enter_cwd(plan);
         if let Err((step, errno)) = plan.caps.apply_in_child() {
-            *libc::__errno_location() = errno as i32;
+            set_errno(errno as i32);
             report(plan, Step::Capabilities, caps_index(step));
         }
-        // Every inherited fd >= 3 closes at execve; the error pipe too, which
-        // is how the parent learns that execve succeeded.
+        // Only stdio, the error pipe and the init image reach execveat;
+        // the pipe is inherited by palisade-init, which marks it
+        // close-on-exec before the program's execve: its EOF tells the
+        // parent the program started.
+        close_all_except(&[0, 1, 2, plan.exec_keep[0], plan.exec_keep[1]]);
+        libc::fcntl(plan.err_fd, libc::F_SETFD, 0);
         libc::syscall(
-            libc::SYS_close_range,
-            3u32,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        );
-        if plan.init {
-            init(plan);
-        }
-        exec(plan)
-    }
-}
-
-unsafe fn exec(plan: &Plan) -> ! {
-    // SAFETY: pointer arrays are NUL-terminated and point into the plan.
-    unsafe {
-        libc::execve(
-            plan.program.as_ptr(),
+            libc::SYS_execveat,
+            plan.init_fd,
+            c"".as_ptr(),
             plan.argv_ptrs.as_ptr(),
             plan.envp_ptrs.as_ptr(),
+            libc::AT_EMPTY_PATH,
         );
-    }
-    report(plan, Step::Exec, 0)
-}
-
-unsafe fn do_op(op: &Op) -> bool {
-    let opt = |c: &Option<std::ffi::CString>| c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
-    // SAFETY: prepared C strings.
-    unsafe {
-        match op {
-            Op::Mkdir(p) => libc::mkdir(p.as_ptr(), 0o755) == 0 || errno() == libc::EEXIST,
-            Op::Touch(p) => {
-                let fd = libc::open(
-                    p.as_ptr(),
-                    libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC,
-                    0o644,
-                );
-                if fd >= 0 {
-                    libc::close(fd);
-                }
-                fd >= 0
-            }
-            Op::Symlink(to, link) => {
-                libc::symlink(to.as_ptr(), link.as_ptr()) == 0 || errno() == libc::EEXIST
-            }
-            Op::Mount {
-                source,
-                target,
-                fstype,
-                flags,
-                data,
-            } => {
-                libc::mount(
-                    opt(source),
-                    target.as_ptr(),
-                    opt(fstype),
-                    *flags,
-                    opt(data).cast(),
-                ) == 0
-            }
-        }
+        report(plan, Step::Exec, 0)
     }
 }
 
-/// Hides a path: `/dev/null` over a file, an empty read-only tmpfs over a
-/// directory. A missing path needs no masking.
-unsafe fn mask(path: *const libc::c_char) -> bool {
-    // SAFETY: stat into a local buffer, mounts on prepared strings.
-    unsafe {
-        let mut st: libc::stat = std::mem::zeroed();
-        if libc::stat(path, &mut st) != 0 {
-            return errno() == libc::ENOENT;
-        }
-        if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-            libc::mount(
-                c"tmpfs".as_ptr(),
-                path,
-                c"tmpfs".as_ptr(),
-                libc::MS_RDONLY,
-                c"size=0".as_ptr().cast(),
-            ) == 0
-        } else {
-            libc::mount(
-                c"/dev/null".as_ptr(),
-                path,
-                std::ptr::null(),
-                libc::MS_BIND,
-                std::ptr::null(),
-            ) == 0
-        }
-    }
-}
-
-/// Binds a path onto itself and remounts it read-only.
-unsafe fn make_readonly(path: *const libc::c_char) -> bool {
-    // SAFETY: mounts on a prepared string.
+/// Binds the rootfs onto itself, builds the container's mounts beneath it
+/// (every target resolved inside it), pivots into it, then masks and
+/// write-protects paths of the new root.
+unsafe fn enter_rootfs(plan: &Plan, root: &std::ffi::CStr) {
+    // SAFETY: raw syscalls on prepared strings and our own fds.
     unsafe {
         if libc::mount(
-            path,
-            path,
+            root.as_ptr(),
+            root.as_ptr(),
             std::ptr::null(),
             libc::MS_BIND | libc::MS_REC,
             std::ptr::null(),
         ) != 0
         {
-            return errno() == libc::ENOENT;
+            report(plan, Step::MountRootfs, 0);
         }
-        libc::mount(
-            std::ptr::null(),
-            path,
-            std::ptr::null(),
-            libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_REC,
-            std::ptr::null(),
-        ) == 0
+        let rootfd = libc::open(
+            root.as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        );
+        if rootfd < 0 {
+            report(plan, Step::MountRootfs, 0);
+        }
+        // A detached copy of the host's /dev/null, checked to be the null
+        // device, masks files later: nothing the image holds is used as a
+        // tool. (Made now: a mount of the old root cannot be copied once
+        // it is detached by pivot_root.)
+        let null = match mountfd::detached_copy(c"/dev/null") {
+            Ok(fd) => fd,
+            Err(e) => {
+                set_errno(e);
+                report(plan, Step::MaskPath, u32::MAX);
+            }
+        };
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::fstat(null, &mut st) != 0 {
+            report(plan, Step::MaskPath, u32::MAX);
+        }
+        if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != libc::makedev(1, 3) {
+            set_errno(libc::ENODEV);
+            report(plan, Step::MaskPath, u32::MAX);
+        }
+        for (i, planned) in plan.ops.iter().enumerate() {
+            if let Err(e) = do_op(rootfd, &planned.op) {
+                set_errno(e);
+                report(plan, planned.step, i as u32);
+            }
+        }
+        if libc::fchdir(rootfd) != 0
+            || libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) != 0
+            || libc::umount2(c".".as_ptr(), libc::MNT_DETACH) != 0
+            || libc::chdir(c"/".as_ptr()) != 0
+        {
+            report(plan, Step::PivotRoot, 0);
+        }
+        libc::close(rootfd);
+        let newroot = libc::open(
+            c"/".as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        );
+        if newroot < 0 {
+            report(plan, Step::PivotRoot, 0);
+        }
+        let mut null_attached = false;
+        for (i, p) in plan.masked.iter().enumerate() {
+            if let Err(e) = mask(newroot, null, &mut null_attached, &p.path) {
+                set_errno(e);
+                report(plan, Step::MaskPath, i as u32);
+            }
+        }
+        for (i, p) in plan.readonly.iter().enumerate() {
+            if let Err(e) = make_readonly(newroot, &p.path) {
+                set_errno(e);
+                report(plan, Step::ReadonlyPath, i as u32);
+            }
+        }
+        libc::close(null);
+        libc::close(newroot);
+    }
+}
+
+/// Enters the working directory, resolved inside the root without magic
+/// links (created when missing, as `docker run -w` does), and checks the
+/// result is beneath the root.
+unsafe fn enter_cwd(plan: &Plan) {
+    // SAFETY: raw syscalls on a prepared string, a stack buffer, our fds.
+    unsafe {
+        let fd = if plan.rootfs.is_some() {
+            let root = libc::open(
+                c"/".as_ptr(),
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            );
+            if root < 0 {
+                report(plan, Step::Cwd, 0);
+            }
+            let fd = inroot::open_in_root(root, &plan.cwd, Create::Dir);
+            libc::close(root);
+            match fd {
+                Ok(fd) => fd,
+                Err(e) => {
+                    set_errno(e);
+                    report(plan, Step::Cwd, 0);
+                }
+            }
+        } else {
+            let fd = inroot::openat2(
+                libc::AT_FDCWD,
+                plan.cwd.as_ptr(),
+                libc::O_DIRECTORY,
+                RESOLVE_NO_MAGICLINKS,
+            );
+            if fd < 0 {
+                report(plan, Step::Cwd, 0);
+            }
+            fd
+        };
+        if libc::fchdir(fd) != 0 {
+            report(plan, Step::Cwd, 0);
+        }
+        libc::close(fd);
+        // A directory outside the root reads back as "(unreachable)/…".
+        let mut buf = [0u8; libc::PATH_MAX as usize];
+        let n = libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len());
+        if n < 0 || buf[0] != b'/' {
+            set_errno(libc::EXDEV);
+            report(plan, Step::Cwd, 0);
+        }
+    }
+}
+
+const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+
+/// Resolves a target beneath `root` and returns its fd.
+unsafe fn target(root: RawFd, path: &std::ffi::CStr, create: Create) -> Result<RawFd, i32> {
+    // SAFETY: forwarded.
+    unsafe { inroot::open_in_root(root, path, create) }
+}
+
+unsafe fn do_op(root: RawFd, op: &Op) -> Result<(), i32> {
+    // SAFETY: raw syscalls on prepared strings and fds we own.
+    unsafe {
+        match op {
+            Op::Fs {
+                fstype,
+                options,
+                attrs,
+                target: t,
+            } => {
+                let fd = target(root, t, Create::Dir)?;
+                let r = mountfd::new_fs(fstype, options, *attrs, fd);
+                libc::close(fd);
+                r
+            }
+            Op::Bind {
+                source,
+                recursive,
+                attrs,
+                target: t,
+                file,
+            } => {
+                let fd = target(root, t, if *file { Create::File } else { Create::Dir })?;
+                let r = mountfd::bind(libc::AT_FDCWD, source, *recursive, *attrs, fd);
+                libc::close(fd);
+                r
+            }
+            Op::Symlink { to, dir, name } => {
+                let fd = target(root, dir, Create::Dir)?;
+                let r = libc::symlinkat(to.as_ptr(), fd, name.as_ptr());
+                let e = errno();
+                libc::close(fd);
+                if r == 0 || e == libc::EEXIST {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+}
+
+/// Hides a path: the host's `/dev/null` over a file (`null`: its detached
+/// copy, attached at the first file masked and copied from there for the
+/// next ones), an empty read-only tmpfs over a directory. A missing path
+/// needs no mask.
+unsafe fn mask(
+    root: RawFd,
+    null: RawFd,
+    null_attached: &mut bool,
+    path: &std::ffi::CStr,
+) -> Result<(), i32> {
+    use mountfd::attr;
+    // SAFETY: raw syscalls on our fds.
+    unsafe {
+        let fd = match target(root, path, Create::Nothing) {
+            Ok(fd) => fd,
+            Err(libc::ENOENT) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let mut st: libc::stat = std::mem::zeroed();
+        let r = if libc::fstat(fd, &mut st) != 0 {
+            Err(errno())
+        } else if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+            mountfd::new_fs(
+                c"tmpfs",
+                &[],
+                attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC,
+                fd,
+            )
+        } else if *null_attached {
+            mountfd::bind(null, c"", false, 0, fd)
+        } else {
+            let r = mountfd::move_tree(null, fd);
+            *null_attached = r.is_ok();
+            r
+        };
+        libc::close(fd);
+        r
+    }
+}
+
+/// Binds a path onto itself read-only, recursively, keeping its other
+/// flags. A missing path needs nothing.
+unsafe fn make_readonly(root: RawFd, path: &std::ffi::CStr) -> Result<(), i32> {
+    // SAFETY: raw syscalls on our fds.
+    unsafe {
+        let fd = match target(root, path, Create::Nothing) {
+            Ok(fd) => fd,
+            Err(libc::ENOENT) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let r = mountfd::bind(fd, c"", true, mountfd::attr::RDONLY, fd);
+        libc::close(fd);
+        r
     }
 }
 
@@ -324,86 +476,5 @@ unsafe fn loopback_up() -> bool {
         };
         libc::close(sock);
         ok
-    }
-}
-
-/// The program's pid, for the signal-forwarding handler of the init.
-static PROGRAM: AtomicI32 = AtomicI32::new(0);
-
-extern "C" fn forward(signal: libc::c_int) {
-    let pid = PROGRAM.load(Ordering::Relaxed);
-    if pid > 0 {
-        // SAFETY: kill is async-signal-safe.
-        unsafe { libc::kill(pid, signal) };
-    }
-}
-
-const FORWARDED: [libc::c_int; 6] = [
-    libc::SIGTERM,
-    libc::SIGINT,
-    libc::SIGHUP,
-    libc::SIGQUIT,
-    libc::SIGUSR1,
-    libc::SIGUSR2,
-];
-
-/// A minimal PID 1: forks the program, forwards signals to it, reaps every
-/// child (orphans re-parent to PID 1), and exits with the program's status
-/// (128 + signal when it was killed, as shells report it).
-unsafe fn init(plan: &Plan) -> ! {
-    // SAFETY: signal masks, the raw clone, sigaction and waitpid touch no
-    // lock of the copied parent.
-    unsafe {
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        libc::sigprocmask(libc::SIG_SETMASK, &all, &mut old);
-        // Not glibc's fork(): this process is a copy of a possibly
-        // multi-threaded parent, and fork() takes the malloc arena, stdio
-        // and atfork locks, which another parent thread may have held at
-        // the moment of clone3: copied locked, with no owner to release
-        // them, they hang the init forever. The raw clone takes none.
-        let pid = libc::syscall(
-            libc::SYS_clone,
-            libc::SIGCHLD as libc::c_ulong,
-            0usize,
-            0usize,
-            0usize,
-            0usize,
-        ) as libc::pid_t;
-        if pid < 0 {
-            report(plan, Step::Init, 0);
-        }
-        if pid == 0 {
-            libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-            exec(plan);
-        }
-        // The init never execs: close everything but stdio so the parent's
-        // error pipe reports the program's execve, not ours.
-        libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
-        PROGRAM.store(pid, Ordering::Relaxed);
-        for sig in FORWARDED {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = forward as *const () as usize;
-            sa.sa_flags = libc::SA_RESTART;
-            libc::sigemptyset(&mut sa.sa_mask);
-            libc::sigaction(sig, &sa, std::ptr::null_mut());
-        }
-        libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-        loop {
-            let mut status = 0;
-            let reaped = libc::waitpid(-1, &mut status, 0);
-            if reaped == pid {
-                let code = if libc::WIFEXITED(status) {
-                    libc::WEXITSTATUS(status)
-                } else {
-                    128 + libc::WTERMSIG(status)
-                };
-                libc::_exit(code);
-            }
-            if reaped < 0 && errno() == libc::ECHILD {
-                libc::_exit(FAILED);
-            }
-        }
     }
 }

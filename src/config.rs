@@ -411,7 +411,12 @@ impl Container {
         self
     }
 
-    /// Working directory inside the container (default `/`).
+    /// Working directory inside the container (default `/`): an absolute
+    /// path, resolved inside the rootfs as the container sees it (symlinks
+    /// of the image followed within it, never to the host; `/proc/*/fd/*`
+    /// magic links refused) and made if missing, as `docker run -w` does.
+    /// A directory that cannot be entered, or that is not beneath the
+    /// root, fails the `Cwd` step.
     pub fn cwd(mut self, dir: &str) -> Self {
         self.cwd = dir.to_owned();
         self

@@ -44,11 +44,15 @@ mod child;
 mod cleanup;
 mod config;
 mod error;
+mod inroot;
+mod mountfd;
 mod net;
 mod plan;
 mod rootfs;
 mod spawn;
+mod spawner;
 mod spec;
+mod trampoline;
 
 pub use cleanup::{CleanupReport, cleanup_stale};
 pub use config::{

@@ -3,9 +3,9 @@
 //! child only reads this (its copy of the parent's memory) and makes raw
 //! system calls.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::os::fd::RawFd;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, Path};
 
 use palisade_caps::{CapState, IdSwitch, PreparedCaps};
 use palisade_ns::NsKind;
@@ -13,21 +13,34 @@ use palisade_ns::NsKind;
 use crate::config::{Container, Mount};
 use crate::{SpawnError, Step};
 
-/// One filesystem operation before `pivot_root`.
+/// One filesystem operation before `pivot_root`. Every target is a
+/// container path, resolved in the child beneath the root with chroot
+/// semantics ([`crate::inroot`]) and acted on through the resulting fd.
 pub(crate) enum Op {
-    /// `mkdir(path, 0755)`, EEXIST ignored.
-    Mkdir(CString),
-    /// Create an empty file (mount point for a file bind), EEXIST ignored.
-    Touch(CString),
-    /// `symlink(target, link)`, EEXIST ignored.
-    Symlink(CString, CString),
-    /// `mount(source, target, fstype, flags, data)`.
-    Mount {
-        source: Option<CString>,
+    /// A new filesystem instance (`fsopen`/`fsmount`) with `options` and
+    /// mount attributes `attrs`, on `target` (made a directory if missing).
+    Fs {
+        fstype: CString,
+        options: Vec<(CString, Option<CString>)>,
+        attrs: u64,
         target: CString,
-        fstype: Option<CString>,
-        flags: libc::c_ulong,
-        data: Option<CString>,
+    },
+    /// A bind of the host path `source` (its whole tree when `recursive`)
+    /// with `attrs` added to every bound mount, on `target` (made a file
+    /// when `file`, else a directory, if missing).
+    Bind {
+        source: CString,
+        recursive: bool,
+        attrs: u64,
+        target: CString,
+        file: bool,
+    },
+    /// `symlink(to)` named `name` in the container directory `dir`; an
+    /// existing entry is kept.
+    Symlink {
+        to: CString,
+        dir: CString,
+        name: CString,
     },
 }
 
@@ -66,7 +79,6 @@ pub(crate) struct Plan {
     pub stdio: [RawFd; 3],
     pub joins: Vec<(RawFd, libc::c_int, String)>,
     pub caps: PreparedCaps,
-    pub init: bool,
     /// In a new user namespace: become its root (uid/gid 0 inside) once the
     /// maps are written, before any mount.
     pub become_ns_root: bool,
@@ -77,8 +89,15 @@ pub(crate) struct Plan {
     pub parent_death_signal: Option<i32>,
     pub sync_fd: RawFd,
     pub err_fd: RawFd,
-    /// Parent ends of pipes, closed first thing in the child.
-    pub close_in_child: Vec<RawFd>,
+    /// The sealed memfd of palisade-init, exec'd in place of the program.
+    pub init_fd: RawFd,
+    /// The only fds the child keeps (sorted): stdio, its pipes, the
+    /// namespaces it joins, the init image. Every other fd of the parent
+    /// is closed first thing, before any path of the image is resolved.
+    pub keep_fds: Vec<RawFd>,
+    /// What stays open into `execveat` of palisade-init (sorted): the
+    /// error pipe and the image itself; stdio is below 3.
+    pub exec_keep: [RawFd; 2],
 }
 
 // SAFETY: the raw pointers in `argv_ptrs`/`envp_ptrs` point into CStrings
@@ -109,11 +128,6 @@ pub(crate) fn check_inner(what: &str, p: &str) -> Result<(), SpawnError> {
     Ok(())
 }
 
-/// `rootfs` + container path.
-fn under(rootfs: &Path, inner: &Path) -> PathBuf {
-    rootfs.join(inner.strip_prefix("/").unwrap_or(inner))
-}
-
 impl Plan {
     pub(crate) fn build(
         c: &Container,
@@ -121,10 +135,23 @@ impl Plan {
         stdio: [RawFd; 3],
         sync_fd: RawFd,
         err_fd: RawFd,
-        close_in_child: Vec<RawFd>,
+        init_fd: RawFd,
     ) -> Result<Plan, SpawnError> {
         let program = cstr("program", &c.program)?;
-        let mut argv = vec![program.clone()];
+        // Every program starts through palisade-init (see trampoline.rs):
+        // palisade-init MODE ERRFD STEP PATH ARGV0 [ARGS...].
+        let mut argv = vec![
+            c"palisade-init".into(),
+            if c.init || c.time_offsets.is_some() {
+                c"i".into()
+            } else {
+                c"e".into()
+            },
+            cstr("fd", &err_fd.to_string())?,
+            cstr("step", &Step::Exec.code().to_string())?,
+            program.clone(),
+            program.clone(),
+        ];
         for a in &c.args {
             argv.push(cstr("argument", a)?);
         }
@@ -140,22 +167,10 @@ impl Plan {
         };
         let new_mnt = c.has_new(NsKind::Mnt);
         let mut ops = Vec::new();
-        if let Some(root) = rootfs {
-            let root_c = cpath(root)?;
-            ops.push(PlannedOp {
-                op: Op::Mount {
-                    source: Some(root_c.clone()),
-                    target: root_c,
-                    fstype: None,
-                    flags: libc::MS_BIND | libc::MS_REC,
-                    data: None,
-                },
-                step: Step::MountRootfs,
-                detail: root.display().to_string(),
-            });
-            Self::plan_proc_dev_sys(c, root, &mut ops)?;
-            for (i, m) in c.mounts.iter().enumerate() {
-                Self::plan_mount(root, m, i, &mut ops)?;
+        if rootfs.is_some() {
+            Self::plan_proc_dev_sys(c, &mut ops)?;
+            for m in &c.mounts {
+                Self::plan_mount(m, &mut ops)?;
             }
         }
         let inner = |list: &Vec<String>, what: &str| -> Result<Vec<InnerPath>, SpawnError> {
@@ -200,9 +215,10 @@ impl Plan {
                 groups: c.groups.clone(),
             });
         }
-        let joins = c
+        let joins: Vec<(RawFd, libc::c_int, String)> = c
             .joins
             .iter()
+            .filter(|ns| ns.kind() != NsKind::Pid)
             .map(|ns| {
                 use std::os::fd::{AsFd, AsRawFd};
                 (
@@ -212,6 +228,11 @@ impl Plan {
                 )
             })
             .collect();
+        let mut keep_fds: Vec<RawFd> = vec![0, 1, 2, sync_fd, err_fd, init_fd];
+        keep_fds.extend(stdio.iter().copied().filter(|&fd| fd >= 0));
+        keep_fds.extend(joins.iter().map(|j| j.0));
+        keep_fds.sort_unstable();
+        keep_fds.dedup();
         Ok(Plan {
             argv_ptrs: ptrs(&argv),
             envp_ptrs: ptrs(&envp),
@@ -252,7 +273,6 @@ impl Plan {
             stdio,
             joins,
             caps,
-            init: c.init || c.time_offsets.is_some(),
             become_ns_root: c.has_new(NsKind::User),
             unshare_cgroup: c.has_new(NsKind::Cgroup) && c.cgroup.is_some(),
             parent_death_signal: if c.time_offsets.is_some() {
@@ -262,15 +282,14 @@ impl Plan {
             },
             sync_fd,
             err_fd,
-            close_in_child,
+            init_fd,
+            keep_fds,
+            exec_keep: [err_fd.min(init_fd), err_fd.max(init_fd)],
         })
     }
 
-    fn plan_proc_dev_sys(
-        c: &Container,
-        root: &Path,
-        ops: &mut Vec<PlannedOp>,
-    ) -> Result<(), SpawnError> {
+    fn plan_proc_dev_sys(c: &Container, ops: &mut Vec<PlannedOp>) -> Result<(), SpawnError> {
+        use crate::mountfd::attr;
         let mut push = |op, step, detail: &str| {
             ops.push(PlannedOp {
                 op,
@@ -278,48 +297,40 @@ impl Plan {
                 detail: detail.to_owned(),
             })
         };
-        let nodev = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
-        let proc_dir = under(root, Path::new("/proc"));
-        push(Op::Mkdir(cpath(&proc_dir)?), Step::MountProc, "/proc");
-        push(
-            Op::Mount {
-                source: Some(c"proc".into()),
-                target: cpath(&proc_dir)?,
-                fstype: Some(c"proc".into()),
-                flags: nodev,
-                data: None,
-            },
-            Step::MountProc,
-            "/proc",
-        );
+        let fs = |fstype: &CStr, options: &[(&CStr, Option<&CStr>)], attrs, target: &CStr| Op::Fs {
+            fstype: fstype.into(),
+            options: options
+                .iter()
+                .map(|(k, v)| ((*k).into(), v.map(Into::into)))
+                .collect(),
+            attrs,
+            target: target.into(),
+        };
+        let safe = attr::NOSUID | attr::NODEV | attr::NOEXEC;
+        push(fs(c"proc", &[], safe, c"/proc"), Step::MountProc, "/proc");
         if c.dev {
-            let dev = under(root, Path::new("/dev"));
-            push(Op::Mkdir(cpath(&dev)?), Step::MountDev, "/dev");
             push(
-                Op::Mount {
-                    source: Some(c"tmpfs".into()),
-                    target: cpath(&dev)?,
-                    fstype: Some(c"tmpfs".into()),
-                    flags: libc::MS_NOSUID | libc::MS_STRICTATIME,
-                    data: Some(c"mode=755,size=65536k".into()),
-                },
+                fs(
+                    c"tmpfs",
+                    &[(c"mode", Some(c"755")), (c"size", Some(c"65536k"))],
+                    attr::NOSUID | attr::STRICTATIME,
+                    c"/dev",
+                ),
                 Step::MountDev,
                 "/dev",
             );
             for node in ["null", "zero", "full", "random", "urandom", "tty"] {
-                let target = dev.join(node);
-                let detail = format!("/dev/{node}");
-                push(Op::Touch(cpath(&target)?), Step::MountDev, &detail);
+                let path = cstr("device", &format!("/dev/{node}"))?;
                 push(
-                    Op::Mount {
-                        source: Some(cstr("device", &detail)?),
-                        target: cpath(&target)?,
-                        fstype: None,
-                        flags: libc::MS_BIND,
-                        data: None,
+                    Op::Bind {
+                        source: path.clone(),
+                        recursive: false,
+                        attrs: attr::NOSUID | attr::NOEXEC,
+                        target: path,
+                        file: true,
                     },
                     Step::MountDev,
-                    &detail,
+                    &format!("/dev/{node}"),
                 );
             }
             for (link, to) in [
@@ -330,92 +341,69 @@ impl Plan {
                 ("ptmx", "pts/ptmx"),
             ] {
                 push(
-                    Op::Symlink(cstr("link", to)?, cpath(&dev.join(link))?),
+                    Op::Symlink {
+                        to: cstr("link", to)?,
+                        dir: c"/dev".into(),
+                        name: cstr("link", link)?,
+                    },
                     Step::MountDev,
                     &format!("/dev/{link}"),
                 );
             }
-            for (dir, fstype, data, flags) in [
-                (
-                    "pts",
+            push(
+                fs(
                     c"devpts",
-                    c"newinstance,ptmxmode=0666,mode=0620",
-                    libc::MS_NOSUID | libc::MS_NOEXEC,
+                    &[
+                        (c"newinstance", None),
+                        (c"ptmxmode", Some(c"0666")),
+                        (c"mode", Some(c"0620")),
+                    ],
+                    attr::NOSUID | attr::NOEXEC,
+                    c"/dev/pts",
                 ),
-                ("shm", c"tmpfs", c"mode=1777,size=65536k", nodev),
-                ("mqueue", c"mqueue", c"", nodev),
-            ] {
-                let target = dev.join(dir);
-                let detail = format!("/dev/{dir}");
-                push(Op::Mkdir(cpath(&target)?), Step::MountDev, &detail);
-                // mqueue needs a new ipc namespace to be private.
-                if dir == "mqueue" && !c.has_new(NsKind::Ipc) {
-                    continue;
-                }
+                Step::MountDev,
+                "/dev/pts",
+            );
+            push(
+                fs(
+                    c"tmpfs",
+                    &[(c"mode", Some(c"1777")), (c"size", Some(c"65536k"))],
+                    safe,
+                    c"/dev/shm",
+                ),
+                Step::MountDev,
+                "/dev/shm",
+            );
+            // mqueue needs a new ipc namespace to be private.
+            if c.has_new(NsKind::Ipc) {
                 push(
-                    Op::Mount {
-                        source: Some(fstype.into()),
-                        target: cpath(&target)?,
-                        fstype: Some(fstype.into()),
-                        flags,
-                        data: (!data.is_empty()).then(|| data.into()),
-                    },
+                    fs(c"mqueue", &[], safe, c"/dev/mqueue"),
                     Step::MountDev,
-                    &detail,
+                    "/dev/mqueue",
                 );
             }
         }
         if c.sys {
-            let sys = under(root, Path::new("/sys"));
-            push(Op::Mkdir(cpath(&sys)?), Step::MountSys, "/sys");
-            if c.has_new(NsKind::Net) {
-                push(
-                    Op::Mount {
-                        source: Some(c"sysfs".into()),
-                        target: cpath(&sys)?,
-                        fstype: Some(c"sysfs".into()),
-                        flags: nodev | libc::MS_RDONLY,
-                        data: None,
-                    },
-                    Step::MountSys,
-                    "/sys",
-                );
+            let op = if c.has_new(NsKind::Net) {
+                fs(c"sysfs", &[], safe | attr::RDONLY, c"/sys")
             } else {
-                // sysfs of the host's network namespace: bind it read-only.
-                push(
-                    Op::Mount {
-                        source: Some(c"/sys".into()),
-                        target: cpath(&sys)?,
-                        fstype: None,
-                        flags: libc::MS_BIND | libc::MS_REC,
-                        data: None,
-                    },
-                    Step::MountSys,
-                    "/sys",
-                );
-                push(
-                    Op::Mount {
-                        source: None,
-                        target: cpath(&sys)?,
-                        fstype: None,
-                        flags: libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | nodev,
-                        data: None,
-                    },
-                    Step::MountSys,
-                    "/sys",
-                );
-            }
+                // sysfs of the host's network namespace: bind the host's
+                // tree, every mount of it read-only (cgroupfs included).
+                Op::Bind {
+                    source: c"/sys".into(),
+                    recursive: true,
+                    attrs: safe | attr::RDONLY,
+                    target: c"/sys".into(),
+                    file: false,
+                }
+            };
+            push(op, Step::MountSys, "/sys");
         }
         Ok(())
     }
 
-    fn plan_mount(
-        root: &Path,
-        m: &Mount,
-        i: usize,
-        ops: &mut Vec<PlannedOp>,
-    ) -> Result<(), SpawnError> {
-        let _ = i;
+    fn plan_mount(m: &Mount, ops: &mut Vec<PlannedOp>) -> Result<(), SpawnError> {
+        use crate::mountfd::attr;
         match m {
             Mount::Bind {
                 source,
@@ -431,59 +419,33 @@ impl Plan {
                         format!("bind mount source {}", source.display()),
                     )
                 })?;
-                let host_target = cpath(&under(root, target))?;
-                let detail = format!("{} -> {t}", source.display());
-                let mk = if meta.is_dir() {
-                    Op::Mkdir(host_target.clone())
-                } else {
-                    Op::Touch(host_target.clone())
-                };
                 ops.push(PlannedOp {
-                    op: mk,
-                    step: Step::Mount,
-                    detail: detail.clone(),
-                });
-                ops.push(PlannedOp {
-                    op: Op::Mount {
-                        source: Some(cpath(source)?),
-                        target: host_target.clone(),
-                        fstype: None,
-                        flags: libc::MS_BIND | libc::MS_REC,
-                        data: None,
+                    op: Op::Bind {
+                        source: cpath(source)?,
+                        recursive: true,
+                        attrs: if *readonly { attr::RDONLY } else { 0 },
+                        target: cpath(target)?,
+                        file: !meta.is_dir(),
                     },
                     step: Step::Mount,
-                    detail: detail.clone(),
+                    detail: format!("{} -> {t}", source.display()),
                 });
-                if *readonly {
-                    ops.push(PlannedOp {
-                        op: Op::Mount {
-                            source: None,
-                            target: host_target,
-                            fstype: None,
-                            flags: libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY,
-                            data: None,
-                        },
-                        step: Step::Mount,
-                        detail,
-                    });
-                }
             }
             Mount::Tmpfs { target, size_bytes } => {
                 let t = target.to_string_lossy();
                 check_inner("mount target", &t)?;
-                let host_target = cpath(&under(root, target))?;
                 ops.push(PlannedOp {
-                    op: Op::Mkdir(host_target.clone()),
-                    step: Step::Mount,
-                    detail: format!("tmpfs {t}"),
-                });
-                ops.push(PlannedOp {
-                    op: Op::Mount {
-                        source: Some(c"tmpfs".into()),
-                        target: host_target,
-                        fstype: Some(c"tmpfs".into()),
-                        flags: libc::MS_NOSUID | libc::MS_NODEV,
-                        data: Some(cstr("tmpfs size", &format!("size={size_bytes},mode=1777"))?),
+                    op: Op::Fs {
+                        fstype: c"tmpfs".into(),
+                        options: vec![
+                            (
+                                c"size".into(),
+                                Some(cstr("tmpfs size", &size_bytes.to_string())?),
+                            ),
+                            (c"mode".into(), Some(c"1777".into())),
+                        ],
+                        attrs: attr::NOSUID | attr::NODEV,
+                        target: cpath(target)?,
                     },
                     step: Step::Mount,
                     detail: format!("tmpfs {t}"),
@@ -503,8 +465,14 @@ impl Plan {
                 .unwrap_or_default()
         };
         match step {
-            Step::MountRootfs | Step::MountProc | Step::MountDev | Step::MountSys | Step::Mount => {
-                from_ops()
+            Step::MountProc | Step::MountDev | Step::MountSys | Step::Mount => from_ops(),
+            Step::MountRootfs => self
+                .rootfs
+                .as_ref()
+                .map(|r| r.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            Step::MaskPath if index == u32::MAX => {
+                "the host's /dev/null (the mask; must be the null device 1:3)".into()
             }
             Step::MaskPath => self
                 .masked

@@ -261,15 +261,14 @@ impl Container {
                 }
             }
         }
-        let mut close_in_child = vec![sync_wr.as_raw_fd(), err_rd.as_raw_fd()];
-        close_in_child.extend(parent_ends.iter().flatten().map(|f| f.as_raw_fd()));
+        let init_fd = crate::trampoline::memfd()?;
         let plan = Plan::build(
             self,
             rootfs_dir.as_deref(),
             stdio_fds,
             sync_rd.as_raw_fd(),
             err_wr.as_raw_fd(),
-            close_in_child,
+            init_fd.as_raw_fd(),
         )?;
 
         let cgroup_fd = match &host.cgroup {
@@ -287,15 +286,28 @@ impl Container {
         if let Some(fd) = &cgroup_fd {
             clone = clone.into_cgroup(fd.as_fd());
         }
+        let pid_ns = self
+            .joins
+            .iter()
+            .find(|n| n.kind() == NsKind::Pid)
+            .map(|n| n.as_fd());
         let cloned = match &self.time_offsets {
-            None => {
-                // SAFETY: the child runs only child::run on the prepared plan.
-                match unsafe { clone.spawn() } {
-                    Ok(CloneResult::Child) => unsafe { child::run(&plan) },
-                    other => other,
+            None => crate::spawner::run(|| {
+                let fork = || {
+                    // SAFETY: the child runs only child::run on the prepared plan.
+                    match unsafe { clone.spawn() } {
+                        Ok(CloneResult::Child) => unsafe { child::run(&plan) },
+                        other => other,
+                    }
+                };
+                match pid_ns {
+                    None => Ok(fork()),
+                    Some(ns) => crate::spawner::in_pid_namespace(ns, fork).map_err(|e| {
+                        SpawnError::new(Step::JoinNamespace, Some(e), "pid namespace")
+                    }),
                 }
-            }
-            Some(offsets) => spawn_in_time_namespace(&clone, offsets, &plan)?,
+            })?,
+            Some(offsets) => spawn_in_time_namespace(&clone, offsets, &plan, pid_ns)?,
         };
         let cloned = match cloned {
             Ok(CloneResult::Parent(c)) => c,
@@ -417,6 +429,7 @@ fn spawn_in_time_namespace(
     clone: &Clone3<'_>,
     offsets: &palisade_ns::TimeOffsets,
     plan: &Plan,
+    pid_ns: Option<std::os::fd::BorrowedFd<'_>>,
 ) -> Result<palisade_ns::Result<CloneResult>, SpawnError> {
     let clone = clone.clone().namespaces({
         let mut n = palisade_ns::NsKinds::from_bits_retain(clone.flags() as u32 as i32);
@@ -425,6 +438,18 @@ fn spawn_in_time_namespace(
     });
     std::thread::scope(|s| {
         s.spawn(|| {
+            // This thread ends after the fork: it may stay in the pid
+            // namespace it enters.
+            // SAFETY: setns on a valid namespace fd.
+            if let Some(ns) = pid_ns {
+                if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWPID) } != 0 {
+                    return Err(SpawnError::new(
+                        Step::JoinNamespace,
+                        Some(Errno::last()),
+                        "pid namespace",
+                    ));
+                }
+            }
             palisade_ns::unshare(palisade_ns::NsKinds::TIME)
                 .map_err(|e| SpawnError::from_lib(Step::TimeOffsets, e, None))?;
             // SAFETY: gettid has no preconditions.
