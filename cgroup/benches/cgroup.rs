@@ -19,7 +19,9 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use palisade_cgroup::{Cgroup, Controller, Hierarchy, Placement, Resources};
+use palisade_cgroup::{
+    Cgroup, Controller, DeviceProgram, DeviceRule, Hierarchy, Placement, Resources,
+};
 
 fn write(path: &Path, value: &str) {
     std::fs::OpenOptions::new()
@@ -382,9 +384,99 @@ fn bench(c: &mut Criterion) {
     cg.delete().unwrap();
 }
 
+/// Times `timed` on a fresh group `name` made on `layout` for `made_by`,
+/// `iters` times; creating and deleting it is untimed.
+fn on_fresh(
+    iters: u64,
+    layout: &Hierarchy,
+    name: &str,
+    made_by: &Resources,
+    timed: impl Fn(&Cgroup),
+) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let cg = Cgroup::create_for_in(layout.clone(), name, made_by).unwrap();
+        let start = Instant::now();
+        timed(&cg);
+        total += start.elapsed();
+        cg.delete().unwrap();
+    }
+    total
+}
+
+/// Device rules (`docker_default`, 13 rules) put in force on a fresh
+/// group: on v1 the `devices.list` read and 13 `devices.deny` /
+/// `devices.allow` writes, beside the same 13 raw writes; on the cgroup2
+/// tree building, loading and attaching the BPF program (with the
+/// `BPF_PROG_QUERY` for programs to replace). Also an update of a group
+/// that has rules (v2: attach the new program, detach the old). Creating
+/// and deleting the group is untimed.
+fn devices(c: &mut Criterion) {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return;
+    }
+    let h = Hierarchy::detect().unwrap();
+    let name = format!("palisade-bench-dev-{}", std::process::id());
+    let rules = DeviceRule::docker_default();
+    let mut other = DeviceRule::docker_default();
+    other.push(DeviceRule::parse(true, "c 10:229 rwm").unwrap());
+    let mut g = c.benchmark_group("devices");
+    g.bench_function("palisade/build_program", |b| {
+        b.iter(|| black_box(DeviceProgram::build(black_box(&rules)).unwrap()))
+    });
+    let with_devices = Resources::new().devices(rules.clone());
+    if h.v1_mount(Controller::Devices).is_ok() {
+        let v1 = h.legacy_only();
+        g.bench_function("palisade/v1_fresh", |b| {
+            b.iter_custom(|iters| {
+                on_fresh(iters, &v1, &name, &with_devices, |cg| {
+                    cg.set_devices(black_box(&rules)).unwrap()
+                })
+            })
+        });
+        let text: Vec<(bool, String)> = rules.iter().map(|r| (r.allow, r.to_string())).collect();
+        g.bench_function("raw/v1_fresh_writes", |b| {
+            b.iter_custom(|iters| {
+                on_fresh(iters, &v1, &name, &with_devices, |cg| {
+                    let dir = cg.v1_dir(Controller::Devices).unwrap();
+                    let (allow, deny) = (dir.join("devices.allow"), dir.join("devices.deny"));
+                    for (is_allow, line) in &text {
+                        write(if *is_allow { &allow } else { &deny }, line);
+                    }
+                })
+            })
+        });
+    }
+    if h.unified().is_some() {
+        let none = Resources::new();
+        g.bench_function("palisade/v2_fresh_build_load_attach", |b| {
+            b.iter_custom(|iters| {
+                on_fresh(iters, &h, &name, &none, |cg| {
+                    cg.set_devices(black_box(&rules)).unwrap()
+                })
+            })
+        });
+        let cg = Cgroup::create_for_in(h.clone(), &name, &none).unwrap();
+        cg.set_devices(&rules).unwrap();
+        let mut flip = false;
+        g.bench_function("palisade/v2_update", |b| {
+            b.iter(|| {
+                flip = !flip;
+                cg.set_devices(if flip { &other } else { &rules }).unwrap()
+            })
+        });
+        g.bench_function("palisade/v2_query", |b| {
+            b.iter(|| black_box(cg.devices_in_force().unwrap()))
+        });
+        cg.delete().unwrap();
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
-    targets = bench
+    targets = bench, devices
 }
 criterion_main!(benches);

@@ -12,8 +12,8 @@ use std::path::Path;
 
 use nix::errno::Errno;
 
-use super::DeviceRule;
 use super::policy::Policy;
+use super::{DeviceAccess, DeviceRule};
 use crate::{Error, Result};
 
 /// One eBPF instruction, laid out as the kernel's `struct bpf_insn`:
@@ -38,9 +38,10 @@ const ALU32_AND_K: u8 = 0x54; // BPF_ALU | BPF_AND | BPF_K
 const ALU32_RSH_K: u8 = 0x74; // BPF_ALU | BPF_RSH | BPF_K
 const ALU32_MOV_K: u8 = 0xb4; // BPF_ALU | BPF_MOV | BPF_K
 const ALU32_MOV_X: u8 = 0xbc; // BPF_ALU | BPF_MOV | BPF_X
+const ALU32_XOR_K: u8 = 0xa4; // BPF_ALU | BPF_XOR | BPF_K
+const ALU32_OR_X: u8 = 0x4c; // BPF_ALU | BPF_OR | BPF_X
+const ALU32_ADD_K: u8 = 0x04; // BPF_ALU | BPF_ADD | BPF_K
 const JMP_JNE_K: u8 = 0x55; // BPF_JMP | BPF_JNE | BPF_K
-const JMP_JNE_X: u8 = 0x5d; // BPF_JMP | BPF_JNE | BPF_X
-const JMP_JEQ_K: u8 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
 const JMP_EXIT: u8 = 0x95; // BPF_JMP | BPF_EXIT
 
 // `struct bpf_cgroup_dev_ctx` values.
@@ -75,8 +76,8 @@ pub const PROGRAM_NAME: &str = "palisade_dev";
 /// exception, in a fixed order, then the default:
 ///
 /// ```text
-/// prologue   r2 = type, r3 = access, r4 = major, r5 = minor (from ctx)
-/// exception  if type/access/major/minor match: return !default
+/// exception  r2 = (type ^ T) | (access outside A) | (major ^ M) | (minor ^ N)
+///            if r2 == 0: return !default
 /// ...
 /// epilogue   return default
 /// ```
@@ -104,68 +105,134 @@ impl DeviceProgram {
 
     pub(crate) fn from_policy(policy: &Policy) -> DeviceProgram {
         let default = i32::from(policy.default_allow);
-        let mut p = Vec::with_capacity(8 + policy.exceptions.len() * 8);
-        // Prologue. R1 points at `struct bpf_cgroup_dev_ctx { u32
-        // access_type; u32 major; u32 minor; }`; access_type holds the
-        // device type (BPF_DEVCG_DEV_*) in its low 16 bits and the
-        // requested access (BPF_DEVCG_ACC_*, the bits of DeviceAccess) in
-        // its high 16 bits. R1 is free for scratch afterwards.
-        p.extend([
-            insn(LDX_MEM_W, R2, R1, 0, 0),
-            insn(ALU32_AND_K, R2, 0, 0, 0xffff),
-            insn(LDX_MEM_W, R3, R1, 0, 0),
-            insn(ALU32_RSH_K, R3, 0, 0, 16),
-            insn(LDX_MEM_W, R4, R1, 4, 0),
-            insn(LDX_MEM_W, R5, R1, 8, 0),
-        ]);
+        let mut p = Vec::with_capacity(2 + policy.exceptions.len() * 20);
+        // R1 points at `struct bpf_cgroup_dev_ctx { u32 access_type; u32
+        // major; u32 minor; }`: access_type holds the device type
+        // (BPF_DEVCG_DEV_*) in its low 16 bits and the requested access
+        // (BPF_DEVCG_ACC_*, the bits of DeviceAccess) in its high 16 bits.
+        //
+        // Each block computes, without branching, R2 = 0 if the request
+        // matches its exception (each field XORed with the wanted value,
+        // all ORed together) and takes one jump to the next block
+        // otherwise. One jump per block means one path through the
+        // program: the verifier checks it in linear time. (A compare-and-
+        // jump per field gives paths that reach each block in different
+        // states; verification grew with the square of the rule count —
+        // 0.45 ms for docker_default's 12 blocks, 8 ms for 200.)
         for (key, access) in &policy.exceptions {
-            let check_access = *access != super::DeviceAccess::all();
-            // The block's length, so each test can jump to the next block.
-            let len = 1
-                + if check_access { 3 } else { 0 }
-                + usize::from(key.major.is_some())
-                + usize::from(key.minor.is_some())
-                + 2;
+            let check_access = *access != DeviceAccess::all();
             let start = p.len();
-            let skip = |p: &Vec<BpfInsn>| (start + len - p.len() - 1) as i16;
-            // Type: block or char (exceptions never have type `a`).
+            // Type: R2 = (access_type & 0xffff) ^ wanted type (block or
+            // char; exceptions never have type `a`); R3 keeps access_type.
             let kind = match key.kind {
                 super::DeviceType::Block => DEVCG_DEV_BLOCK,
                 _ => DEVCG_DEV_CHAR,
             };
-            p.push(insn(JMP_JNE_K, R2, 0, skip(&p), kind));
-            // Access. Against a deny-all default the exception allows only
-            // when it grants every requested bit (r3 & access == r3), the
-            // v1 kernel's match_exception(); against an allow-all default
-            // it denies when it shares any bit (r3 & access != 0),
-            // match_exception_partial(). A full `rwm` always matches.
+            p.push(insn(LDX_MEM_W, R2, R1, 0, 0));
             if check_access {
-                p.push(insn(ALU32_MOV_X, R1, R3, 0, 0));
-                p.push(insn(ALU32_AND_K, R1, 0, 0, i32::from(access.bits())));
-                match policy.default_allow {
-                    false => p.push(insn(JMP_JNE_X, R1, R3, skip(&p), 0)),
-                    true => p.push(insn(JMP_JEQ_K, R1, 0, skip(&p), 0)),
+                p.push(insn(ALU32_MOV_X, R3, R2, 0, 0));
+            }
+            p.push(insn(ALU32_AND_K, R2, 0, 0, 0xffff));
+            p.push(insn(ALU32_XOR_K, R2, 0, 0, kind));
+            // Access (skipped for `rwm`, which always matches). Against a
+            // deny-all default the exception allows only when it grants
+            // every requested bit, the v1 kernel's match_exception():
+            // R3 = requested & !granted. Against an allow-all default it
+            // denies when it shares any bit, match_exception_partial():
+            // R3 = ((requested & denied) + 7) >> 3 is 1 when they share a
+            // bit (1..=7 + 7 = 8..=14) and 0 otherwise; ^ 1 makes 0 the
+            // match.
+            if check_access {
+                let bits = i32::from(access.bits());
+                p.push(insn(ALU32_RSH_K, R3, 0, 0, 16));
+                if policy.default_allow {
+                    p.push(insn(ALU32_AND_K, R3, 0, 0, bits));
+                    p.push(insn(ALU32_ADD_K, R3, 0, 0, 7));
+                    p.push(insn(ALU32_RSH_K, R3, 0, 0, 3));
+                    p.push(insn(ALU32_XOR_K, R3, 0, 0, 1));
+                } else {
+                    p.push(insn(ALU32_AND_K, R3, 0, 0, !bits & 0xffff));
+                }
+                p.push(insn(ALU32_OR_X, R2, R3, 0, 0));
+            }
+            // Major and minor, unless wildcards: R2 |= field ^ wanted (both
+            // fit an i32 immediate: at most 12 and 20 bits).
+            for (field, offset, wanted) in [(R4, 4, key.major), (R5, 8, key.minor)] {
+                if let Some(wanted) = wanted {
+                    p.push(insn(LDX_MEM_W, field, R1, offset, 0));
+                    p.push(insn(ALU32_XOR_K, field, 0, 0, wanted as i32));
+                    p.push(insn(ALU32_OR_X, R2, field, 0, 0));
                 }
             }
-            // Major and minor, unless wildcards (both fit an i32 immediate:
-            // at most 12 and 20 bits).
-            if let Some(major) = key.major {
-                p.push(insn(JMP_JNE_K, R4, 0, skip(&p), major as i32));
-            }
-            if let Some(minor) = key.minor {
-                p.push(insn(JMP_JNE_K, R5, 0, skip(&p), minor as i32));
-            }
+            // No match: on to the next block (past this jump and the two
+            // verdict instructions).
+            p.push(insn(JMP_JNE_K, R2, 0, 2, 0));
             // Matched: the exception's verdict, the opposite of the default.
             p.push(insn(ALU32_MOV_K, R0, 0, 0, 1 - default));
             p.push(insn(JMP_EXIT, 0, 0, 0, 0));
-            debug_assert_eq!(p.len(), start + len);
+            debug_assert!(p.len() - start <= 20);
         }
-        // Epilogue: no exception matched, the default verdict.
+        // No exception matched: the default verdict.
         p.push(insn(ALU32_MOV_K, R0, 0, 0, default));
         p.push(insn(JMP_EXIT, 0, 0, 0, 0));
         DeviceProgram {
             insns: p,
             default_allow: policy.default_allow,
+        }
+    }
+
+    /// Runs the program on one request in user space — an interpreter of
+    /// exactly the instructions [`build`](DeviceProgram::build) emits — and
+    /// returns its verdict (`true` = allow). For tests and fuzzing: it lets
+    /// the encoder be checked against the v1 controller's semantics
+    /// ([`crate::devices::allows`]) without the kernel.
+    ///
+    /// ```
+    /// use palisade_cgroup::{DeviceAccess, DeviceProgram, DeviceRule, DeviceType};
+    /// let p = DeviceProgram::build(&DeviceRule::docker_default())?;
+    /// assert!(p.run(DeviceType::Char, 1, 3, DeviceAccess::READ));
+    /// assert!(!p.run(DeviceType::Block, 8, 0, DeviceAccess::READ));
+    /// assert!(p.run(DeviceType::Block, 8, 0, DeviceAccess::MKNOD));
+    /// # Ok::<(), palisade_cgroup::Error>(())
+    /// ```
+    pub fn run(
+        &self,
+        kind: super::DeviceType,
+        major: u32,
+        minor: u32,
+        access: DeviceAccess,
+    ) -> bool {
+        let kind = match kind {
+            super::DeviceType::Block => DEVCG_DEV_BLOCK as u32,
+            super::DeviceType::Char => DEVCG_DEV_CHAR as u32,
+            super::DeviceType::All => 0,
+        };
+        let ctx = [kind | (u32::from(access.bits()) << 16), major, minor];
+        let mut r = [0u64; 11];
+        let mut pc = 0usize;
+        loop {
+            let i = self.insns[pc];
+            let (dst, src) = (usize::from(i.regs & 0xf), usize::from(i.regs >> 4));
+            let imm = i.imm as u32;
+            let alu = |v: u32| u64::from(v);
+            pc += 1;
+            match i.code {
+                LDX_MEM_W => r[dst] = alu(ctx[(i.off / 4) as usize]),
+                ALU32_AND_K => r[dst] = alu(r[dst] as u32 & imm),
+                ALU32_XOR_K => r[dst] = alu(r[dst] as u32 ^ imm),
+                ALU32_ADD_K => r[dst] = alu((r[dst] as u32).wrapping_add(imm)),
+                ALU32_RSH_K => r[dst] = alu((r[dst] as u32) >> imm),
+                ALU32_MOV_K => r[dst] = alu(imm),
+                ALU32_MOV_X => r[dst] = alu(r[src] as u32),
+                ALU32_OR_X => r[dst] = alu(r[dst] as u32 | r[src] as u32),
+                JMP_JNE_K => {
+                    if r[dst] != i64::from(i.imm) as u64 {
+                        pc = (pc as isize + isize::from(i.off)) as usize;
+                    }
+                }
+                JMP_EXIT => return r[0] == 1,
+                other => unreachable!("opcode {other:#x} is never emitted"),
+            }
         }
     }
 
@@ -479,19 +546,72 @@ mod tests {
         rules.push(DeviceRule::parse(false, "c 1:3 w").unwrap());
         let p = DeviceProgram::build(&rules).unwrap();
         let insns = p.instructions();
-        // Every jump lands inside the program, on a block start (a JNE of
-        // the type register) or on the epilogue.
+        // Every jump lands inside the program, on a block start (the load
+        // of the type) or on the epilogue.
         for (i, ins) in insns.iter().enumerate() {
-            if matches!(ins.code, JMP_JNE_K | JMP_JNE_X | JMP_JEQ_K) {
+            if ins.code == JMP_JNE_K {
                 let to = i as i64 + 1 + i64::from(ins.off);
                 assert!(to > i as i64 && (to as usize) < insns.len(), "insn {i}");
                 let target = insns[to as usize];
-                let block_start = target.code == JMP_JNE_K && target.regs == R2;
+                let block_start = target == insn(LDX_MEM_W, R2, R1, 0, 0);
                 let epilogue = to as usize == insns.len() - 2;
                 assert!(block_start || epilogue, "insn {i} jumps to {to}");
             }
         }
         assert_eq!(insns[insns.len() - 2], insn(ALU32_MOV_K, R0, 0, 0, 0));
+    }
+
+    /// The program's verdict equals the v1 controller's on random policies
+    /// and requests (both default behaviours, wildcards, partial access).
+    #[test]
+    fn program_verdicts_match_the_v1_semantics() {
+        use crate::{DeviceAccess, DeviceType};
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let kinds = [DeviceType::All, DeviceType::Block, DeviceType::Char];
+        let (mut checked, mut lists) = (0, 0);
+        while lists < 500 {
+            let mut rules = Vec::new();
+            if next(2) == 0 {
+                rules.push(DeviceRule::allow_all());
+            }
+            for _ in 0..1 + next(12) {
+                let number = |n: u64| (n < 3).then_some(n as u32);
+                rules.push(DeviceRule {
+                    allow: next(2) == 0,
+                    kind: kinds[next(3) as usize],
+                    major: number(next(4)),
+                    minor: number(next(4)),
+                    access: DeviceAccess::from_bits_truncate(1 + next(7) as u8),
+                });
+            }
+            let Ok(policy) = Policy::from_rules(&rules) else {
+                continue;
+            };
+            lists += 1;
+            let program = DeviceProgram::from_policy(&policy);
+            for kind in [DeviceType::Block, DeviceType::Char] {
+                for major in 0..4 {
+                    for minor in 0..4 {
+                        for bits in 1..8 {
+                            let access = DeviceAccess::from_bits_truncate(bits);
+                            assert_eq!(
+                                program.run(kind, major, minor, access),
+                                policy.allows(kind, major, minor, access),
+                                "{rules:?} on {kind:?} {major}:{minor} {access}"
+                            );
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 100_000);
     }
 
     /// The verifier refuses a program without `exit`: the typed error

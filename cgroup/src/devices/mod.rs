@@ -395,6 +395,28 @@ pub struct DevicesInForce {
     pub v2_programs: Option<Vec<u32>>,
 }
 
+/// Whether `rules` (OCI semantics, collapsed as for the kernel) let a task
+/// have `access` to device `kind` `major:minor` — the verdict the v1
+/// controller and the cgroup2 program give. Errors as
+/// [`DeviceProgram::build`].
+///
+/// ```
+/// use palisade_cgroup::{DeviceAccess, DeviceRule, DeviceType, devices::allows};
+/// let rules = DeviceRule::docker_default();
+/// assert!(allows(&rules, DeviceType::Char, 1, 3, DeviceAccess::WRITE)?);
+/// assert!(!allows(&rules, DeviceType::Char, 1, 11, DeviceAccess::READ)?);
+/// # Ok::<(), palisade_cgroup::Error>(())
+/// ```
+pub fn allows(
+    rules: &[DeviceRule],
+    kind: DeviceType,
+    major: u32,
+    minor: u32,
+    access: DeviceAccess,
+) -> Result<bool> {
+    Ok(policy::Policy::from_rules(rules)?.allows(kind, major, minor, access))
+}
+
 /// Parses a v1 `devices.list` (one allow rule per line).
 ///
 /// ```

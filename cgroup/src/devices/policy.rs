@@ -145,6 +145,24 @@ impl Policy {
         Ok(())
     }
 
+    /// The verdict of the v1 kernel (`devcgroup_legacy_check_permission`)
+    /// for one request: against a deny-all default, one exception must
+    /// cover the device and every requested access; against an allow-all
+    /// default, no exception covering the device may share an access.
+    pub fn allows(&self, kind: DeviceType, major: u32, minor: u32, access: DeviceAccess) -> bool {
+        let device = Key {
+            kind,
+            major: Some(major),
+            minor: Some(minor),
+        };
+        let mut covering = self.exceptions.iter().filter(|(k, _)| k.covers(&device));
+        if self.default_allow {
+            !covering.any(|(_, a)| a.intersects(access))
+        } else {
+            covering.any(|(_, a)| a.contains(access))
+        }
+    }
+
     /// The `devices.allow` (allow) / `devices.deny` writes that turn the v1
     /// group from `self` into `target`. When both deny by default, only
     /// differences are written, removals first: the group never allows
