@@ -602,6 +602,11 @@ impl Container {
     }
 
     /// A new time namespace with these clock offsets (implies `init`).
+    ///
+    /// The fork happens on a throwaway thread (a multi-threaded process
+    /// cannot leave a time namespace it entered), so such a container gets
+    /// no [parent-death signal](Self::parent_death_signal): it outlives the
+    /// caller unless waited for or killed.
     pub fn time_offsets(mut self, offsets: TimeOffsets) -> Self {
         self.namespaces |= NsKinds::TIME;
         self.time_offsets = Some(offsets);
@@ -634,8 +639,10 @@ impl Container {
         self
     }
 
-    /// Signal the container's first process gets when the spawning thread
-    /// dies (default `SIGKILL`; `None` to keep it running).
+    /// Signal the container's first process gets when the spawning
+    /// process dies (default `SIGKILL`; `None` to keep it running). Every
+    /// container is forked by one long-lived thread of the process, so a
+    /// short-lived spawning thread ending does not count as a death.
     pub fn parent_death_signal(mut self, signal: Option<i32>) -> Self {
         self.parent_death_signal = signal;
         self

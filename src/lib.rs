@@ -8,12 +8,16 @@
 //! 1. the parent validates the whole configuration and prepares every
 //!    buffer and file descriptor, creates the cgroup and applies its limits,
 //!    mounts the overlay;
-//! 2. `clone3(CLONE_PIDFD | CLONE_INTO_CGROUP | CLONE_NEW…)`;
+//! 2. `clone3(CLONE_PIDFD | CLONE_INTO_CGROUP | CLONE_NEW…)`, made by one
+//!    long-lived spawner thread of the process;
 //! 3. the parent writes id maps, wires the network, releases the child;
-//! 4. the child makes `/` private, mounts the rootfs, `/proc`, a minimal
-//!    `/dev` and `/sys`, `pivot_root`s, masks paths, sets the hostname and
-//!    sysctls, brings `lo` up, drops capabilities in order, closes every fd
-//!    above 2 at exec, and `execve`s — with raw system calls only;
+//! 4. the child closes every fd it was not given, makes `/` private, mounts
+//!    the rootfs, `/proc`, a minimal `/dev` and `/sys` — each target
+//!    resolved *inside* the rootfs and mounted onto its fd — `pivot_root`s,
+//!    masks paths, sets the hostname and sysctls, brings `lo` up, drops
+//!    capabilities in order and execs `palisade-init` (a small sealed
+//!    image), which execs the program or stays as PID 1 — with raw system
+//!    calls only;
 //! 5. a failure anywhere comes back as a [`SpawnError`] naming the step and
 //!    errno, with everything already created removed.
 //!
@@ -25,6 +29,14 @@
 //! [`ContainerConfig`] describes the same container as data (JSON/TOML with
 //! the `serde` feature). After [`Child::wait`], [`Child::stats`] holds the
 //! cgroup's last figures and [`Child::oom_killed`] tells an OOM kill apart.
+//!
+//! **Security.** The image is untrusted and root runs inside: symlinks of
+//! the rootfs never resolve onto the host, no host fd, memory, environment
+//! or binary reaches the container, and read-only means read-only on every
+//! submount. The threat model, each fault class with its defence and the
+//! peer CVE it answers are in `docs/security.md`; `tests/escape.rs` attacks
+//! each one. Needs Linux 5.12 (`openat2`, the new mount API,
+//! `mount_setattr`).
 //!
 //! ```no_run
 //! use palisade::{CapSet, Container, Resources};
