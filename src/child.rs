@@ -388,6 +388,25 @@ unsafe fn do_op(root: RawFd, op: &Op) -> Result<(), i32> {
                 libc::close(fd);
                 r
             }
+            Op::Mknod {
+                dir,
+                name,
+                mode,
+                dev,
+                uid,
+                gid,
+            } => {
+                let fd = target(root, dir, Create::Dir)?;
+                libc::unlinkat(fd, name.as_ptr(), 0);
+                let ok = libc::mknodat(fd, name.as_ptr(), *mode, *dev) == 0
+                    // The umask must not trim the mode asked for.
+                    && libc::fchmodat(fd, name.as_ptr(), *mode & 0o7777, 0) == 0
+                    && libc::fchownat(fd, name.as_ptr(), *uid, *gid, libc::AT_SYMLINK_NOFOLLOW)
+                        == 0;
+                let e = errno();
+                libc::close(fd);
+                if ok { Ok(()) } else { Err(e) }
+            }
             Op::Symlink { to, dir, name } => {
                 let fd = target(root, dir, Create::Dir)?;
                 let r = libc::symlinkat(to.as_ptr(), fd, name.as_ptr());

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use palisade_caps::CapSet;
-use palisade_cgroup::Resources;
+use palisade_cgroup::{DeviceAccess, DeviceRule, DeviceType, Resources};
 use palisade_netlink::MacvlanMode;
 use palisade_ns::{IdMaps, Namespace, NsKind, NsKinds, TimeOffsets};
 
@@ -54,6 +54,82 @@ pub enum Mount {
         /// Size limit.
         size_bytes: u64,
     },
+}
+
+/// A device node made in the container, with the cgroup rule that allows
+/// it (`docker run --device`, OCI `linux.devices`): `mknod` at `path`
+/// (resolved inside the rootfs, usually under `/dev`), then `chmod`
+/// `file_mode` and `chown` `uid:gid`. In a user namespace, where the kernel
+/// refuses `mknod`, the host's node at the same path is bound instead.
+///
+/// ```
+/// use palisade::Device;
+/// let fuse = Device::char("/dev/fuse", 10, 229).file_mode(0o600);
+/// assert_eq!(fuse.allow_rule().to_string(), "c 10:229 rwm");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    /// Path inside the container.
+    pub path: PathBuf,
+    /// [`DeviceType::Char`] or [`DeviceType::Block`].
+    pub kind: DeviceType,
+    /// Major number (0..=4095).
+    pub major: u32,
+    /// Minor number (0..=1048575).
+    pub minor: u32,
+    /// Permission bits (default 0o666).
+    pub file_mode: u32,
+    /// Owner (default 0).
+    pub uid: u32,
+    /// Group (default 0).
+    pub gid: u32,
+}
+
+impl Device {
+    /// A character device.
+    pub fn char(path: impl Into<PathBuf>, major: u32, minor: u32) -> Device {
+        Device::new(path.into(), DeviceType::Char, major, minor)
+    }
+
+    /// A block device.
+    pub fn block(path: impl Into<PathBuf>, major: u32, minor: u32) -> Device {
+        Device::new(path.into(), DeviceType::Block, major, minor)
+    }
+
+    fn new(path: PathBuf, kind: DeviceType, major: u32, minor: u32) -> Device {
+        Device {
+            path,
+            kind,
+            major,
+            minor,
+            file_mode: 0o666,
+            uid: 0,
+            gid: 0,
+        }
+    }
+
+    /// Permission bits of the node.
+    pub fn file_mode(mut self, mode: u32) -> Self {
+        self.file_mode = mode;
+        self
+    }
+
+    /// Owner of the node.
+    pub fn owner(mut self, uid: u32, gid: u32) -> Self {
+        self.uid = uid;
+        self.gid = gid;
+        self
+    }
+
+    /// The rule that lets the container read, write and `mknod` it.
+    pub fn allow_rule(&self) -> DeviceRule {
+        DeviceRule::allow(
+            self.kind,
+            Some(self.major),
+            Some(self.minor),
+            DeviceAccess::all(),
+        )
+    }
 }
 
 /// The container's network.
@@ -318,6 +394,8 @@ pub struct Container {
     pub(crate) masked_paths: Vec<String>,
     pub(crate) readonly_paths: Vec<String>,
     pub(crate) cgroup: Option<(String, Resources)>,
+    pub(crate) device_rules: Vec<DeviceRule>,
+    pub(crate) devices: Vec<Device>,
     pub(crate) network: Network,
     pub(crate) sysctls: Vec<(String, String)>,
     pub(crate) user: Option<(u32, u32)>,
@@ -371,6 +449,8 @@ impl Container {
                 .map(|s| s.to_string())
                 .collect(),
             cgroup: None,
+            device_rules: DeviceRule::docker_default(),
+            devices: Vec::new(),
             network: Network::None,
             sysctls: Vec::new(),
             user: None,
@@ -419,6 +499,38 @@ impl Container {
     /// root, fails the `Cwd` step.
     pub fn cwd(mut self, dir: &str) -> Self {
         self.cwd = dir.to_owned();
+        self
+    }
+
+    /// Device access rules (OCI `linux.resources.devices`, in order, later
+    /// ones overriding earlier ones), replacing the default
+    /// [`DeviceRule::docker_default`]: deny every device but `mknod` and
+    /// the standard nodes (null, zero, full, random, urandom, tty,
+    /// console, ptmx, pts, tun), as `docker run` does. Rules of
+    /// [`device`](Self::device)s and of the cgroup's [`Resources`] come
+    /// after these. `[DeviceRule::allow_all()]` is a privileged container.
+    ///
+    /// They are put in force by the container's cgroup — v1 `devices` and,
+    /// where cgroup2 is mounted, a `BPF_CGROUP_DEVICE` program. Without a
+    /// [`cgroup`](Self::cgroup), one is made for them (`palisade-dev-…`,
+    /// removed with the container), except in a user namespace, where the
+    /// kernel refuses `mknod` anyway and no cgroup may be made.
+    ///
+    /// ```no_run
+    /// use palisade::{Container, cgroup::DeviceRule};
+    /// let mut rules = DeviceRule::docker_default();
+    /// rules.push(DeviceRule::parse(false, "c 1:9 rw")?); // no /dev/urandom
+    /// let c = Container::new("/bin/sh").rootfs("/srv/busybox").device_rules(rules);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn device_rules(mut self, rules: impl IntoIterator<Item = DeviceRule>) -> Self {
+        self.device_rules = rules.into_iter().collect();
+        self
+    }
+
+    /// Makes a device node in the container and allows it (see [`Device`]).
+    pub fn device(mut self, device: Device) -> Self {
+        self.devices.push(device);
         self
     }
 

@@ -68,8 +68,8 @@ mod trampoline;
 
 pub use cleanup::{CleanupReport, cleanup_stale};
 pub use config::{
-    Container, DOCKER_MASKED_PATHS, DOCKER_READONLY_PATHS, Macvlan, Mount, Network, Rlimit, Rootfs,
-    Stdio, Veth,
+    Container, DOCKER_MASKED_PATHS, DOCKER_READONLY_PATHS, Device, Macvlan, Mount, Network, Rlimit,
+    Rootfs, Stdio, Veth,
 };
 pub use error::{Error, SpawnError, Step};
 pub use spawn::Child;

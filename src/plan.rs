@@ -10,8 +10,9 @@ use std::path::{Component, Path};
 use palisade_caps::{CapState, IdSwitch, PreparedCaps};
 use palisade_ns::NsKind;
 
-use crate::config::{Container, Mount};
+use crate::config::{Container, Device, Mount};
 use crate::{SpawnError, Step};
+use palisade_cgroup::DeviceType;
 
 /// One filesystem operation before `pivot_root`. Every target is a
 /// container path, resolved in the child beneath the root with chroot
@@ -34,6 +35,16 @@ pub(crate) enum Op {
         attrs: u64,
         target: CString,
         file: bool,
+    },
+    /// `mknod` of a device node `name` in the container directory `dir`
+    /// (an existing entry is replaced), then `chmod` and `chown`.
+    Mknod {
+        dir: CString,
+        name: CString,
+        mode: libc::mode_t,
+        dev: libc::dev_t,
+        uid: u32,
+        gid: u32,
     },
     /// `symlink(to)` named `name` in the container directory `dir`; an
     /// existing entry is kept.
@@ -171,6 +182,11 @@ impl Plan {
             Self::plan_proc_dev_sys(c, &mut ops)?;
             for m in &c.mounts {
                 Self::plan_mount(m, &mut ops)?;
+            }
+            let in_userns =
+                c.has_new(NsKind::User) || c.joins.iter().any(|n| n.kind() == NsKind::User);
+            for d in &c.devices {
+                Self::plan_device(d, in_userns, &mut ops)?;
             }
         }
         let inner = |list: &Vec<String>, what: &str| -> Result<Vec<InnerPath>, SpawnError> {
@@ -399,6 +415,56 @@ impl Plan {
             };
             push(op, Step::MountSys, "/sys");
         }
+        Ok(())
+    }
+
+    fn plan_device(
+        d: &Device,
+        in_userns: bool,
+        ops: &mut Vec<PlannedOp>,
+    ) -> Result<(), SpawnError> {
+        let path = cpath(&d.path)?;
+        let detail = format!(
+            "device {} {} {}:{}",
+            d.path.display(),
+            d.kind.letter(),
+            d.major,
+            d.minor
+        );
+        let op = if in_userns {
+            // mknod needs CAP_MKNOD in the initial user namespace: bind the
+            // host's node instead, as runc does.
+            Op::Bind {
+                source: path.clone(),
+                recursive: false,
+                attrs: crate::mountfd::attr::NOSUID | crate::mountfd::attr::NOEXEC,
+                target: path,
+                file: true,
+            }
+        } else {
+            let (dir, name) = match (d.path.parent(), d.path.file_name()) {
+                (Some(dir), Some(name)) => (dir, name),
+                _ => return Err(SpawnError::invalid(format!("{detail}: no file name"))),
+            };
+            let kind = if d.kind == DeviceType::Block {
+                libc::S_IFBLK
+            } else {
+                libc::S_IFCHR
+            };
+            Op::Mknod {
+                dir: cpath(dir)?,
+                name: cpath(Path::new(name))?,
+                mode: kind | d.file_mode,
+                dev: libc::makedev(d.major, d.minor),
+                uid: d.uid,
+                gid: d.gid,
+            }
+        };
+        ops.push(PlannedOp {
+            op,
+            step: Step::Mount,
+            detail,
+        });
         Ok(())
     }
 

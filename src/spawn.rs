@@ -6,13 +6,13 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 
 use nix::errno::Errno;
-use palisade_cgroup::{Cgroup, Stats};
+use palisade_cgroup::{Cgroup, DeviceRule, Resources, Stats};
 use palisade_ns::{
     Clone3, CloneResult, ExitStatus, IdMaps, Namespace, NsKind, NsKinds, PidFd, SetGroups,
 };
 
 use crate::child::{self, RECORD_LEN};
-use crate::config::{Container, Network, Rootfs, Stdio};
+use crate::config::{Container, Device, Network, Rootfs, Stdio};
 use crate::net::HostNetwork;
 use crate::plan::{Plan, check_inner};
 use crate::rootfs::MountedRootfs;
@@ -167,7 +167,72 @@ impl Container {
         if self.id_maps.is_none() && self.has_new(NsKind::User) {
             return Err(SpawnError::invalid("a new user namespace needs id maps"));
         }
+        for d in &self.devices {
+            let what = format!("device {} {}:{}", d.path.display(), d.major, d.minor);
+            check_inner("device path", &d.path.to_string_lossy())?;
+            if d.kind == palisade_cgroup::DeviceType::All {
+                return Err(SpawnError::invalid(format!(
+                    "{what}: type must be char or block"
+                )));
+            }
+            if d.major > palisade_cgroup::devices::MAX_MAJOR
+                || d.minor > palisade_cgroup::devices::MAX_MINOR
+            {
+                return Err(SpawnError::invalid(format!(
+                    "{what}: major must be 0..=4095 and minor 0..=1048575"
+                )));
+            }
+            if d.file_mode > 0o7777 {
+                return Err(SpawnError::invalid(format!(
+                    "{what}: file mode {:#o} has bits beyond 0o7777",
+                    d.file_mode
+                )));
+            }
+        }
+        if self.rootfs.is_none() && !self.devices.is_empty() {
+            return Err(SpawnError::invalid("device nodes need a rootfs"));
+        }
+        for r in &self.device_rules {
+            r.validate()
+                .map_err(|e| SpawnError::from_lib(Step::Validate, e, None))?;
+        }
         Ok(())
+    }
+
+    /// The device rules in force: the container's, then its devices', then
+    /// those of its cgroup's resources.
+    fn effective_device_rules(&self, resources: Option<&Resources>) -> Vec<DeviceRule> {
+        let mut rules = self.device_rules.clone();
+        rules.extend(self.devices.iter().map(Device::allow_rule));
+        if let Some(r) = resources {
+            rules.extend(r.devices.iter().copied());
+        }
+        rules
+    }
+
+    /// The cgroup to make: the caller's, with the device rules, or one
+    /// just for the rules (unless they allow everything, or a user
+    /// namespace makes a cgroup impossible and `mknod` refused anyway).
+    fn cgroup_plan(&self) -> Option<(String, Resources)> {
+        if let Some((path, resources)) = &self.cgroup {
+            let mut r = resources.clone();
+            r.devices = self.effective_device_rules(Some(resources));
+            return Some((path.clone(), r));
+        }
+        let rules = self.effective_device_rules(None);
+        let in_userns = self.has_new(NsKind::User)
+            || self.joins.iter().any(|n| n.kind() == NsKind::User)
+            || self.rootless;
+        if rules.is_empty() || rules == [DeviceRule::allow_all()] || in_userns {
+            return None;
+        }
+        static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let name = format!(
+            "palisade-dev-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        Some((name, Resources::new().devices(rules)))
     }
 
     /// Starts the container. Every failure names its step and leaves
@@ -209,7 +274,7 @@ impl Container {
     }
 
     fn spawn_with(&self, host: &mut HostState) -> Result<Child, SpawnError> {
-        if let Some((path, resources)) = &self.cgroup {
+        if let Some((path, resources)) = &self.cgroup_plan() {
             let cg = Cgroup::create_for(path, resources).map_err(|e| {
                 let errno = e.errno();
                 SpawnError::from_lib(Step::Cgroup, e, errno)
@@ -262,7 +327,7 @@ impl Container {
             }
         }
         let init_fd = crate::trampoline::memfd()?;
-        let plan = Plan::build(
+        let mut plan = Plan::build(
             self,
             rootfs_dir.as_deref(),
             stdio_fds,
@@ -270,6 +335,8 @@ impl Container {
             err_wr.as_raw_fd(),
             init_fd.as_raw_fd(),
         )?;
+        // A cgroup made for device rules counts too.
+        plan.unshare_cgroup = self.has_new(NsKind::Cgroup) && host.cgroup.is_some();
 
         let cgroup_fd = match &host.cgroup {
             Some(cg) if cg.v2_dir().is_some() => Some(cg.dirfd().map_err(|e| {
@@ -581,6 +648,29 @@ impl Child {
             .ok()
             .and_then(|s| s.oom_kills)
             .is_some_and(|n| n > 0)
+    }
+
+    /// Replaces the device rules of the running container (they take
+    /// effect at once; on cgroup2 the new program is attached before the
+    /// old one is detached, so no moment allows more than both). Fails with
+    /// [`Error::NoCgroup`] when the container has no cgroup (a user
+    /// namespace, or rules that allowed everything at spawn).
+    ///
+    /// ```no_run
+    /// use palisade::cgroup::DeviceRule;
+    /// # let child = palisade::Container::new("/bin/sh").spawn()?;
+    /// let mut rules = DeviceRule::docker_default();
+    /// rules.push(DeviceRule::parse(true, "c 10:229 rwm")?); // /dev/fuse
+    /// child.update_device_rules(&rules)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn update_device_rules(&self, rules: &[DeviceRule]) -> Result<(), Error> {
+        Ok(self
+            .host
+            .cgroup
+            .as_ref()
+            .ok_or(Error::NoCgroup)?
+            .set_devices(rules)?)
     }
 
     /// Freezes every process of the container.
