@@ -20,6 +20,9 @@ pub(crate) const FAILED: i32 = 127;
 /// The record the child writes: step code, errno, index (native endian).
 pub(crate) const RECORD_LEN: usize = 12;
 
+/// The step code of the record a created child writes when it is ready.
+pub(crate) const READY: u32 = u32::MAX;
+
 fn errno() -> i32 {
     // SAFETY: reading the thread's errno.
     unsafe { *libc::__errno_location() }
@@ -204,6 +207,23 @@ pub(crate) unsafe fn run(plan: &Plan) -> ! {
         if let Err((step, errno)) = plan.caps.apply_in_child() {
             set_errno(errno as i32);
             report(plan, Step::Capabilities, caps_index(step));
+        }
+        if plan.start_fd >= 0 {
+            // Created: say so, then wait to be started (EOF: abandoned).
+            let mut rec = [0u8; RECORD_LEN];
+            rec[..4].copy_from_slice(&READY.to_ne_bytes());
+            libc::write(plan.err_fd, rec.as_ptr().cast(), RECORD_LEN);
+            let mut go = 0u8;
+            loop {
+                let n = libc::read(plan.start_fd, (&raw mut go).cast(), 1);
+                if n == 1 {
+                    break;
+                }
+                if n < 0 && errno() == libc::EINTR {
+                    continue;
+                }
+                libc::_exit(FAILED);
+            }
         }
         // Only stdio, the error pipe and the init image reach execveat;
         // the pipe is inherited by palisade-init, which marks it

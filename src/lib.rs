@@ -69,10 +69,10 @@ mod trampoline;
 pub use cleanup::{CleanupReport, cleanup_stale};
 pub use config::{
     Container, DOCKER_MASKED_PATHS, DOCKER_READONLY_PATHS, Device, Macvlan, Mount, Network, Rlimit,
-    Rootfs, Stdio, Veth,
+    Rootfs, Stdio, TmpfsOptions, Veth,
 };
 pub use error::{Error, SpawnError, Step};
-pub use spawn::Child;
+pub use spawn::{Child, Created};
 pub use spec::{
     CgroupConfig, ContainerConfig, JoinConfig, NetworkConfig, RlimitConfig, rlimit_by_name,
 };

@@ -100,6 +100,9 @@ pub(crate) struct Plan {
     pub parent_death_signal: Option<i32>,
     pub sync_fd: RawFd,
     pub err_fd: RawFd,
+    /// Create mode: the read end of the start pipe the child waits on
+    /// just before execve (-1: start at once).
+    pub start_fd: RawFd,
     /// The sealed memfd of palisade-init, exec'd in place of the program.
     pub init_fd: RawFd,
     /// The only fds the child keeps (sorted): stdio, its pipes, the
@@ -299,6 +302,7 @@ impl Plan {
             sync_fd,
             err_fd,
             init_fd,
+            start_fd: -1,
             keep_fds,
             exec_keep: [err_fd.min(init_fd), err_fd.max(init_fd)],
         })
@@ -498,27 +502,86 @@ impl Plan {
                 });
             }
             Mount::Tmpfs { target, size_bytes } => {
-                let t = target.to_string_lossy();
-                check_inner("mount target", &t)?;
-                ops.push(PlannedOp {
-                    op: Op::Fs {
-                        fstype: c"tmpfs".into(),
-                        options: vec![
-                            (
-                                c"size".into(),
-                                Some(cstr("tmpfs size", &size_bytes.to_string())?),
-                            ),
-                            (c"mode".into(), Some(c"1777".into())),
-                        ],
-                        attrs: attr::NOSUID | attr::NODEV,
-                        target: cpath(target)?,
-                    },
-                    step: Step::Mount,
-                    detail: format!("tmpfs {t}"),
-                });
+                let options = crate::TmpfsOptions::new().size_bytes(*size_bytes);
+                Self::plan_tmpfs(target, &options, ops)?;
             }
+            Mount::TmpfsWith { target, options } => Self::plan_tmpfs(target, options, ops)?,
         }
         Ok(())
+    }
+
+    /// A tmpfs: its parameters go to `fsconfig`, its flags become mount
+    /// attributes. Values the kernel would read otherwise are refused here.
+    fn plan_tmpfs(
+        target: &Path,
+        o: &crate::TmpfsOptions,
+        ops: &mut Vec<PlannedOp>,
+    ) -> Result<(), SpawnError> {
+        use crate::mountfd::attr;
+        let t = target.to_string_lossy();
+        check_inner("mount target", &t)?;
+        if o.size_bytes == Some(0) {
+            return Err(SpawnError::invalid(format!(
+                "tmpfs {t}: size 0 would be no limit at all to the kernel; \
+                 leave the size unset for the kernel's default (half of RAM)"
+            )));
+        }
+        if o.mode > 0o7777 {
+            return Err(SpawnError::invalid(format!(
+                "tmpfs {t}: mode {:#o} has bits beyond 0o7777",
+                o.mode
+            )));
+        }
+        let mut options = vec![(
+            c"mode".into(),
+            Some(cstr("mode", &format!("{:o}", o.mode))?),
+        )];
+        for (key, value) in [
+            (c"size", o.size_bytes),
+            (c"uid", o.uid.map(u64::from)),
+            (c"gid", o.gid.map(u64::from)),
+        ] {
+            let Some(value) = value else { continue };
+            if value == u64::from(u32::MAX) && key != c"size" {
+                return Err(SpawnError::invalid(format!(
+                    "tmpfs {t}: {} {value} is the kernel's \"no id\"",
+                    key.to_string_lossy()
+                )));
+            }
+            options.push((key.into(), Some(cstr("tmpfs option", &value.to_string())?)));
+        }
+        let mut attrs = 0;
+        for (on, bit) in [
+            (o.noexec, attr::NOEXEC),
+            (o.nosuid, attr::NOSUID),
+            (o.nodev, attr::NODEV),
+            (o.readonly, attr::RDONLY),
+        ] {
+            if on {
+                attrs |= bit;
+            }
+        }
+        ops.push(PlannedOp {
+            op: Op::Fs {
+                fstype: c"tmpfs".into(),
+                options,
+                attrs,
+                target: cpath(target)?,
+            },
+            step: Step::Mount,
+            detail: format!("tmpfs {t}"),
+        });
+        Ok(())
+    }
+
+    /// Create mode: the child waits on `start_rd` before execve and keeps
+    /// `start_wr` and `report_rd` open (close-on-exec) for a detached
+    /// starter.
+    pub(crate) fn gate(&mut self, start_rd: RawFd, start_wr: RawFd, report_rd: RawFd) {
+        self.start_fd = start_rd;
+        self.keep_fds.extend([start_rd, start_wr, report_rd]);
+        self.keep_fds.sort_unstable();
+        self.keep_fds.dedup();
     }
 
     /// The text for a failure record's (step, index).

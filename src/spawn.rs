@@ -237,7 +237,37 @@ impl Container {
 
     /// Starts the container. Every failure names its step and leaves
     /// nothing behind on the host.
-    pub fn spawn(mut self) -> Result<Child, SpawnError> {
+    pub fn spawn(self) -> Result<Child, SpawnError> {
+        Ok(self.launch(false)?.0)
+    }
+
+    /// Creates the container without starting its program (the OCI
+    /// runtime's `create`): namespaces, cgroup, rootfs and mounts, network
+    /// and id maps are all in place, and the first process waits just
+    /// before `execve`, blocked reading a pipe (no busy wait; every fd of
+    /// it closes at exec). [`Created::start`] releases it. The container
+    /// is built from this `Container`, consumed here: nothing changed
+    /// later reaches it.
+    ///
+    /// ```no_run
+    /// let created = palisade::Container::new("/bin/echo")
+    ///     .args(["hello"])
+    ///     .rootfs("/srv/busybox")
+    ///     .create()?;
+    /// println!("created as pid {}", created.pid());
+    /// let mut child = created.start()?; // an execve failure is reported here
+    /// child.wait()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn create(self) -> Result<Created, SpawnError> {
+        let (child, gate) = self.launch(true)?;
+        Ok(Created {
+            child,
+            gate: gate.expect("create mode returns its gate"),
+        })
+    }
+
+    fn launch(mut self, create: bool) -> Result<(Child, Option<Gate>), SpawnError> {
         if matches!(self.network, Network::Join(_)) {
             if let Network::Join(ns) = std::mem::replace(&mut self.network, Network::Host) {
                 self.joins.push(ns);
@@ -261,8 +291,8 @@ impl Container {
         }
         self.validate()?;
         let mut host = HostState::default();
-        match self.spawn_with(&mut host) {
-            Ok(child) => Ok(child),
+        match self.spawn_with(&mut host, create) {
+            Ok(done) => Ok(done),
             Err(mut e) => {
                 let errors = host.undo();
                 if !errors.is_empty() {
@@ -273,7 +303,11 @@ impl Container {
         }
     }
 
-    fn spawn_with(&self, host: &mut HostState) -> Result<Child, SpawnError> {
+    fn spawn_with(
+        &self,
+        host: &mut HostState,
+        create: bool,
+    ) -> Result<(Child, Option<Gate>), SpawnError> {
         if let Some((path, resources)) = &self.cgroup_plan() {
             let cg = Cgroup::create_for(path, resources).map_err(|e| {
                 let errno = e.errno();
@@ -303,6 +337,12 @@ impl Container {
 
         let (sync_rd, sync_wr) = pipe()?;
         let (err_rd, err_wr) = pipe()?;
+        let (start_rd, start_wr) = if create {
+            let (r, w) = pipe()?;
+            (Some(r), Some(File::from(w)))
+        } else {
+            (None, None)
+        };
         let null = File::open("/dev/null").map_err(|e| {
             SpawnError::new(
                 Step::Prepare,
@@ -335,6 +375,12 @@ impl Container {
             err_wr.as_raw_fd(),
             init_fd.as_raw_fd(),
         )?;
+        if let (Some(rd), Some(wr)) = (&start_rd, &start_wr) {
+            // The waiting child keeps both start-pipe ends and the read end
+            // of its report, close-on-exec: a detached starter in another
+            // process takes them with pidfd_getfd.
+            plan.gate(rd.as_raw_fd(), wr.as_raw_fd(), err_rd.as_raw_fd());
+        }
         // A cgroup made for device rules counts too.
         plan.unshare_cgroup = self.has_new(NsKind::Cgroup) && host.cgroup.is_some();
 
@@ -386,6 +432,7 @@ impl Container {
         };
         drop(sync_rd);
         drop(err_wr);
+        drop(start_rd);
         drop(child_ends);
         drop(null);
         let pid = cloned.pid;
@@ -445,38 +492,9 @@ impl Container {
             )));
         }
         drop(sync_wr);
-        let mut record = Vec::with_capacity(RECORD_LEN);
-        let read = File::from(err_rd).read_to_end(&mut record);
-        if let Err(e) = read {
-            return Err(fail(SpawnError::new(
-                Step::Sync,
-                e.raw_os_error().map(Errno::from_raw),
-                "reading the child's report",
-            )));
-        }
-        if !record.is_empty() {
-            let word = |i: usize| {
-                record
-                    .get(i * 4..i * 4 + 4)
-                    .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-                    .unwrap_or(0)
-            };
-            let step = Step::from_code(word(0));
-            let errno = Errno::from_raw(word(1) as i32);
-            let index = word(2);
-            let detail = match step {
-                Step::Capabilities => child::caps_detail(index),
-                _ => plan.detail(step, index),
-            };
-            return Err(fail(SpawnError::new(step, Some(errno), detail)));
-        }
-        // execve succeeded: the container holds its own copy of the
-        // overlay mount, the host's can go (lazily) right away.
-        if let Some(rootfs) = host.rootfs.take() {
-            let _ = rootfs.unmount();
-        }
+        let mut report = File::from(err_rd);
         let [stdin, stdout, stderr] = parent_ends;
-        Ok(Child {
+        let child = |pidfd, host: &mut HostState| Child {
             pid,
             pidfd,
             host: std::mem::take(host),
@@ -485,7 +503,113 @@ impl Container {
             stdin,
             stdout,
             stderr,
-        })
+        };
+        if let Some(start) = start_wr {
+            // Create: the child reports READY just before execve, then
+            // waits on the start pipe.
+            match read_record(&mut report) {
+                Ok(Some(rec)) if rec.step == child::READY => {}
+                Ok(Some(rec)) => return Err(fail(rec.error(&plan))),
+                Ok(None) => {
+                    return Err(fail(SpawnError::new(
+                        Step::Sync,
+                        None,
+                        "the child exited before it was ready",
+                    )));
+                }
+                Err(e) => return Err(fail(e)),
+            }
+            return Ok((
+                child(pidfd, host),
+                Some(Gate {
+                    start,
+                    report,
+                    plan,
+                }),
+            ));
+        }
+        if let Err(e) = await_exec(&mut report, &plan) {
+            return Err(fail(e));
+        }
+        // execve succeeded: the container holds its own copy of the
+        // overlay mount, the host's can go (lazily) right away.
+        if let Some(rootfs) = host.rootfs.take() {
+            let _ = rootfs.unmount();
+        }
+        Ok((child(pidfd, host), None))
+    }
+}
+
+/// One failure (or READY) record of the child.
+struct Record {
+    step: u32,
+    errno: i32,
+    index: u32,
+}
+
+impl Record {
+    fn error(&self, plan: &Plan) -> SpawnError {
+        let step = Step::from_code(self.step);
+        let detail = match step {
+            Step::Capabilities => child::caps_detail(self.index),
+            _ => plan.detail(step, self.index),
+        };
+        SpawnError::new(step, Some(Errno::from_raw(self.errno)), detail)
+    }
+}
+
+/// Reads one record, or `None` at EOF (every write end closed: the
+/// program's execve succeeded, or the child died without a word).
+fn read_record(report: &mut File) -> Result<Option<Record>, SpawnError> {
+    let mut buf = [0u8; RECORD_LEN];
+    let mut got = 0;
+    while got < RECORD_LEN {
+        match report.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                return Err(SpawnError::new(
+                    Step::Sync,
+                    e.raw_os_error().map(Errno::from_raw),
+                    "reading the child's report",
+                ));
+            }
+        }
+    }
+    if got == 0 {
+        return Ok(None);
+    }
+    let word =
+        |i: usize| u32::from_ne_bytes([buf[i * 4], buf[i * 4 + 1], buf[i * 4 + 2], buf[i * 4 + 3]]);
+    Ok(Some(Record {
+        step: word(0),
+        errno: word(1) as i32,
+        index: word(2),
+    }))
+}
+
+/// Waits for the program's execve: EOF is success, a record a failure.
+fn await_exec(report: &mut File, plan: &Plan) -> Result<(), SpawnError> {
+    match read_record(report)? {
+        None => Ok(()),
+        Some(rec) => Err(rec.error(plan)),
+    }
+}
+
+/// The parent's ends of a created container's start pipe and report pipe.
+pub(crate) struct Gate {
+    start: File,
+    report: File,
+    plan: Plan,
+}
+
+impl std::fmt::Debug for Gate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gate")
+            .field("start", &self.start)
+            .field("report", &self.report)
+            .finish_non_exhaustive()
     }
 }
 
@@ -533,6 +657,63 @@ fn spawn_in_time_namespace(
         .join()
         .unwrap_or_else(|p| std::panic::resume_unwind(p))
     })
+}
+
+/// A created container whose program has not started (see
+/// [`Container::create`]). Dropping it kills and removes it.
+#[derive(Debug)]
+pub struct Created {
+    child: Child,
+    gate: Gate,
+}
+
+impl Created {
+    /// The waiting first process, as a pid of the caller's namespace.
+    pub fn pid(&self) -> i32 {
+        self.child.pid
+    }
+
+    /// Its pidfd.
+    pub fn pidfd(&self) -> &PidFd {
+        &self.child.pidfd
+    }
+
+    /// Its cgroup, if it has one.
+    pub fn cgroup(&self) -> Option<&Cgroup> {
+        self.child.cgroup()
+    }
+
+    /// Releases the program and waits for its `execve`: a failure (path
+    /// not found, not executable…) comes back as a [`SpawnError`] at step
+    /// `Exec` naming the program and errno, and the container is removed.
+    pub fn start(self) -> Result<Child, SpawnError> {
+        let Created {
+            mut child,
+            mut gate,
+        } = self;
+        let released = std::io::Write::write_all(&mut gate.start, &[1]);
+        drop(gate.start);
+        if let Err(e) = released {
+            return Err(SpawnError::new(
+                Step::Sync,
+                e.raw_os_error().map(Errno::from_raw),
+                "releasing the created container",
+            ));
+        }
+        await_exec(&mut gate.report, &gate.plan)?;
+        if let Some(rootfs) = child.host.rootfs.take() {
+            let _ = rootfs.unmount();
+        }
+        Ok(child)
+    }
+
+    /// Kills the waiting process and removes everything the creation made.
+    pub fn delete(self) -> Result<(), Error> {
+        let mut child = self.child;
+        let _ = child.pidfd.send_signal(libc::SIGKILL);
+        child.wait()?;
+        Ok(())
+    }
 }
 
 /// A running container. Waiting for it (or dropping it) removes what the
