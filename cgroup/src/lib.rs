@@ -54,8 +54,8 @@ pub use events::{Event, Events};
 pub use hierarchy::{CgroupMount, Controller, Hierarchy, Mode, Placement, parse_mountinfo};
 pub use path::CgroupPath;
 pub use resources::{
-    Cpu, Cpuset, FileWrite, HugetlbLimit, Io, IoLimit, Memory, Resources, io_weight_v2_to_v1,
-    parse_id_list, shares_to_weight, weight_to_shares,
+    Cpu, Cpus, Cpuset, FileWrite, HugetlbLimit, Io, IoLimit, Memory, PIDS_MAX_LIMIT, Resources,
+    UNLIMITED, io_weight_v2_to_v1, parse_id_list, shares_to_weight, weight_to_shares,
 };
 pub use stats::{
     MemoryEvents, Pressure, PressureLine, Stats, flat_key, parse_blkio_bytes, parse_io_stat_bytes,

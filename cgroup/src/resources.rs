@@ -14,17 +14,58 @@
 //! | swap | `memory.swap.max` (swap only) | `memory.memsw.limit_in_bytes` (= max + swap) |
 //! | swappiness | unsupported | `memory.swappiness` |
 //! | oom-kill disable | unsupported | `memory.oom_control` |
-//! | pids max | `pids.max` | `pids.max` |
+//! | pids max | `pids.max` (1..=4194304) | `pids.max` |
 //! | io weight | `io.weight` (1..=10000) | `blkio.weight` (10..=1000); [`io_weight_v2_to_v1`] |
 //! | io device limits | `io.max` `"maj:min rbps= wbps= riops= wiops="` | `blkio.throttle.{read,write}_{bps,iops}_device` |
 //! | hugetlb | `hugetlb.<size>.max` | `hugetlb.<size>.limit_in_bytes` |
 //! | devices (ordered rules) | a `BPF_CGROUP_DEVICE` program (also on hybrid hosts) | `devices.deny` / `devices.allow` moving `devices.list` to the rules |
+//!
+//! Every byte, task and microsecond limit takes [`UNLIMITED`] for "no
+//! limit": it is written as the kernel's `max` on cgroup2 and in
+//! `pids.max`, and as `-1` in the other v1 files, so an update can lift a
+//! limit an earlier `apply` set.
 //!
 //! Device rules are not file writes of [`Resources::plan`]: [`Cgroup::apply`](crate::Cgroup::apply)
 //! puts them in force with [`Cgroup::set_devices`](crate::Cgroup::set_devices) (see [`crate::devices`]).
 
 use crate::hierarchy::{Controller, Hierarchy, Placement};
 use crate::{Error, Result};
+
+/// "No limit" for any byte, task or microsecond limit of [`Resources`]
+/// (`memory.max`, `memory.high`, `memory.low`, swap, `pids.max`, the cpu
+/// quota, hugetlb): written as `max` on cgroup2 and in `pids.max`, and as
+/// `-1` in the other v1 files. Applying it lifts a limit set before
+/// (docker's `--memory -1`, `--pids-limit -1`, `--cpus 0`).
+///
+/// ```
+/// use palisade_cgroup::{Resources, UNLIMITED};
+/// let lift = Resources::new().memory_max(UNLIMITED).memory_swap(UNLIMITED).pids_max(UNLIMITED);
+/// assert!(lift.validate().is_ok());
+/// ```
+pub const UNLIMITED: u64 = u64::MAX;
+
+/// The highest `pids.max` the kernel takes: `PID_MAX_LIMIT` on 64-bit
+/// (`kernel/cgroup/pids.c` refuses larger values with `EINVAL`).
+pub const PIDS_MAX_LIMIT: u64 = 4 * 1024 * 1024;
+
+/// A CPU count as `docker --cpus` takes it: `0.5` is half a CPU, `0.0` no
+/// limit. Compared by bit pattern, so that [`Resources`] stays `Eq`;
+/// [`Resources::validate`] refuses negative, NaN and infinite counts.
+#[derive(Debug, Clone, Copy, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(transparent))]
+pub struct Cpus(pub f64);
+
+impl PartialEq for Cpus {
+    fn eq(&self, other: &Cpus) -> bool {
+        self.0.to_bits() == other.0.to_bits()
+    }
+}
+
+impl Eq for Cpus {}
+
+/// The period `cpus` are measured over, as docker's: 100 ms.
+const CPUS_PERIOD_US: u64 = 100_000;
 
 /// CPU limits.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -35,7 +76,8 @@ pub struct Cpu {
     pub weight: Option<u64>,
     /// v1 shares, 2..=262144 (default 1024). Converted when on v2.
     pub shares: Option<u64>,
-    /// Bandwidth quota per period in microseconds; `None` in a set `max` = unlimited.
+    /// Bandwidth quota per period in microseconds, at least 1000;
+    /// `None` or [`UNLIMITED`] with a period set = `max` (no limit).
     pub quota_us: Option<u64>,
     /// Period in microseconds, 1000..=1000000.
     pub period_us: Option<u64>,
@@ -43,6 +85,10 @@ pub struct Cpu {
     pub burst_us: Option<u64>,
     /// SCHED_IDLE-like group.
     pub idle: Option<bool>,
+    /// CPUs as `docker --cpus`: written as quota `cpus × 100000` per
+    /// period `100000` µs (at least 1000 µs), `0.0` as no limit (`max`).
+    /// Not together with `quota_us`/`period_us` (docker refuses that too).
+    pub cpus: Option<Cpus>,
 }
 
 /// CPU and memory-node placement.
@@ -153,7 +199,7 @@ impl Resources {
     pub fn new() -> Resources {
         Resources::default()
     }
-    /// Memory hard limit.
+    /// Memory hard limit in bytes, or [`UNLIMITED`].
     pub fn memory_max(mut self, bytes: u64) -> Self {
         self.memory.max = Some(bytes);
         self
@@ -163,12 +209,16 @@ impl Resources {
         self.memory.high = Some(bytes);
         self
     }
-    /// Swap on top of the memory limit.
+    /// Swap in bytes on top of the memory limit, or [`UNLIMITED`]. On
+    /// cgroup v1 it is written as `memory.memsw.limit_in_bytes` = max + swap
+    /// (`-1` when either is [`UNLIMITED`]).
     pub fn memory_swap(mut self, bytes: u64) -> Self {
         self.memory.swap = Some(bytes);
         self
     }
-    /// Task limit.
+    /// Task limit, 1..=[`PIDS_MAX_LIMIT`], or [`UNLIMITED`] (`max`).
+    /// `0` is refused: it forbids every fork, the container's own start
+    /// included (docker reads 0 as no limit; say [`UNLIMITED`]).
     pub fn pids_max(mut self, max: u64) -> Self {
         self.pids_max = Some(max);
         self
@@ -183,16 +233,28 @@ impl Resources {
         self.cpu.shares = Some(shares);
         self
     }
-    /// CPU bandwidth: `quota_us` per `period_us`.
+    /// CPU bandwidth: `quota_us` (≥ 1000, or [`UNLIMITED`] for `max`) per
+    /// `period_us` (1000..=1000000), in microseconds.
     pub fn cpu_max(mut self, quota_us: u64, period_us: u64) -> Self {
         self.cpu.quota_us = Some(quota_us);
         self.cpu.period_us = Some(period_us);
         self
     }
-    /// Fractional CPUs, as `docker --cpus` (period 100 ms).
-    pub fn cpus(self, cpus: f64) -> Self {
-        let quota = (cpus * 100_000.0).round().max(1000.0) as u64;
-        self.cpu_max(quota, 100_000)
+    /// Fractional CPUs, as `docker --cpus`: quota `cpus × 100 ms` per
+    /// 100 ms period (at least 1 ms); `0.0` means no limit and lifts an
+    /// earlier one (`max`). Negative, NaN and infinite counts are refused
+    /// by [`Resources::validate`] with [`Error::InvalidValue`].
+    ///
+    /// ```
+    /// use palisade_cgroup::Resources;
+    /// assert!(Resources::new().cpus(1.5).validate().is_ok());
+    /// assert!(Resources::new().cpus(0.0).validate().is_ok()); // no limit
+    /// assert!(Resources::new().cpus(-1.0).validate().is_err());
+    /// assert!(Resources::new().cpus(f64::NAN).validate().is_err());
+    /// ```
+    pub fn cpus(mut self, cpus: f64) -> Self {
+        self.cpu.cpus = Some(Cpus(cpus));
+        self
     }
     /// CPU list.
     pub fn cpuset_cpus(mut self, cpus: &str) -> Self {
@@ -240,8 +302,16 @@ impl Resources {
     }
 
     /// Checks every value against its range before anything is written.
+    ///
+    /// # Errors
+    /// [`Error::InvalidValue`] naming the field, the value and the range:
+    /// weights and shares out of range, a period outside 1000..=1000000 µs,
+    /// a quota under 1000 µs, `cpus` negative, NaN, infinite or set with a
+    /// quota/period, `pids_max` 0 or over [`PIDS_MAX_LIMIT`], bad cpuset
+    /// lists, hugetlb sizes and device rules.
     pub fn validate(&self) -> Result<()> {
         let range = |field, v: Option<u64>, lo: u64, hi: u64, reason| match v {
+            Some(UNLIMITED) if matches!(field, "cpu quota" | "pids.max") => Ok(()),
             Some(v) if !(lo..=hi).contains(&v) => Err(Error::InvalidValue {
                 field,
                 value: v.to_string(),
@@ -273,7 +343,29 @@ impl Resources {
             "0..=100",
         )?;
         range("io.weight", self.io.weight, 1, 10_000, "1..=10000")?;
-        range("pids.max", self.pids_max, 1, i64::MAX as u64, ">= 1")?;
+        range(
+            "pids.max",
+            self.pids_max,
+            1,
+            PIDS_MAX_LIMIT,
+            "1..=4194304, or UNLIMITED; 0 would forbid the container's own start",
+        )?;
+        if let Some(Cpus(cpus)) = self.cpu.cpus {
+            if !cpus.is_finite() || cpus < 0.0 {
+                return Err(Error::InvalidValue {
+                    field: "cpus",
+                    value: cpus.to_string(),
+                    reason: "a finite count >= 0 (0 = no limit)",
+                });
+            }
+            if self.cpu.quota_us.is_some() || self.cpu.period_us.is_some() {
+                return Err(Error::InvalidValue {
+                    field: "cpus",
+                    value: cpus.to_string(),
+                    reason: "set cpus or a quota/period, not both",
+                });
+            }
+        }
         if self.cpu.weight.is_some() && self.cpu.shares.is_some() {
             return Err(Error::InvalidValue {
                 field: "cpu",
@@ -343,16 +435,27 @@ impl Resources {
                 ),
             }
         }
-        if let Some(period) = cpu.period_us {
+        let bandwidth = match cpu.cpus {
+            Some(Cpus(0.0)) => Some((UNLIMITED, CPUS_PERIOD_US)),
+            Some(Cpus(cpus)) => {
+                // Finite and positive (validated); at least the kernel's 1 ms.
+                let quota = (cpus * CPUS_PERIOD_US as f64).round().max(1000.0);
+                Some((quota.min((u64::MAX / 2) as f64) as u64, CPUS_PERIOD_US))
+            }
+            None => cpu
+                .period_us
+                .map(|period| (cpu.quota_us.unwrap_or(UNLIMITED), period)),
+        };
+        if let Some((quota, period)) = bandwidth {
             match w.v(Controller::Cpu)? {
-                true => {
-                    let quota = cpu.quota_us.map_or("max".to_owned(), |q| q.to_string());
-                    w.push(Controller::Cpu, "cpu.max", format!("{quota} {period}"))
-                }
+                true => w.push(
+                    Controller::Cpu,
+                    "cpu.max",
+                    format!("{} {period}", limit_v2(quota)),
+                ),
                 false => {
                     w.push(Controller::Cpu, "cpu.cfs_period_us", period);
-                    let quota = cpu.quota_us.map_or("-1".to_owned(), |q| q.to_string());
-                    w.push(Controller::Cpu, "cpu.cfs_quota_us", quota);
+                    w.push(Controller::Cpu, "cpu.cfs_quota_us", limit_v1(quota));
                 }
             }
         }
@@ -389,6 +492,7 @@ impl Resources {
                 what,
                 version: if v2 { "v2" } else { "v1" },
             };
+            let limit = |v: u64| if v2 { limit_v2(v) } else { limit_v1(v) };
             if let Some(max) = m.max {
                 w.push(
                     Controller::Memory,
@@ -397,22 +501,23 @@ impl Resources {
                     } else {
                         "memory.limit_in_bytes"
                     },
-                    max,
+                    limit(max),
                 );
             }
             if let Some(swap) = m.swap {
                 if v2 {
-                    w.push(Controller::Memory, "memory.swap.max", swap);
+                    w.push(Controller::Memory, "memory.swap.max", limit(swap));
                 } else {
                     let max = m.max.ok_or(Error::InvalidValue {
                         field: "memory swap",
                         value: swap.to_string(),
                         reason: "on cgroup v1 swap needs a memory max (memsw = max + swap)",
                     })?;
+                    // UNLIMITED is u64::MAX: either one unlimited saturates to -1.
                     w.push(
                         Controller::Memory,
                         "memory.memsw.limit_in_bytes",
-                        max.saturating_add(swap),
+                        limit(max.saturating_add(swap)),
                     );
                 }
             }
@@ -420,7 +525,7 @@ impl Resources {
                 if !v2 {
                     return Err(unsupported("memory.high", v2));
                 }
-                w.push(Controller::Memory, "memory.high", high);
+                w.push(Controller::Memory, "memory.high", limit(high));
             }
             if let Some(low) = m.low {
                 w.push(
@@ -430,14 +535,14 @@ impl Resources {
                     } else {
                         "memory.soft_limit_in_bytes"
                     },
-                    low,
+                    limit(low),
                 );
             }
             if let Some(min) = m.min {
                 if !v2 {
                     return Err(unsupported("memory.min", v2));
                 }
-                w.push(Controller::Memory, "memory.min", min);
+                w.push(Controller::Memory, "memory.min", limit(min));
             }
             if let Some(s) = m.swappiness {
                 if v2 {
@@ -454,7 +559,8 @@ impl Resources {
         }
         if let Some(max) = self.pids_max {
             w.v(Controller::Pids)?;
-            w.push(Controller::Pids, "pids.max", max);
+            // pids.max takes "max" on v1 too, and refuses -1.
+            w.push(Controller::Pids, "pids.max", limit_v2(max));
         }
         if self.io.weight.is_some() || !self.io.limits.is_empty() {
             let v2 = w.v(Controller::Io)?;
@@ -500,7 +606,12 @@ impl Resources {
             } else {
                 format!("hugetlb.{}.limit_in_bytes", h.page_size)
             };
-            w.push_owned(Controller::Hugetlb, file, h.limit.to_string());
+            let limit = if v2 {
+                limit_v2(h.limit)
+            } else {
+                limit_v1(h.limit)
+            };
+            w.push_owned(Controller::Hugetlb, file, limit);
         }
         Ok(w.writes)
     }
@@ -511,6 +622,7 @@ impl Resources {
         let cpu = &self.cpu;
         if cpu.weight.is_some()
             || cpu.shares.is_some()
+            || cpu.cpus.is_some()
             || cpu.period_us.is_some()
             || cpu.burst_us.is_some()
             || cpu.idle.is_some()
@@ -536,6 +648,22 @@ impl Resources {
             c.push(Controller::Devices);
         }
         c
+    }
+}
+
+/// A limit as a cgroup2 file (and `pids.max`) takes it.
+fn limit_v2(v: u64) -> String {
+    match v {
+        UNLIMITED => "max".to_owned(),
+        v => v.to_string(),
+    }
+}
+
+/// A limit as a v1 file other than `pids.max` takes it.
+fn limit_v1(v: u64) -> String {
+    match v {
+        UNLIMITED => "-1".to_owned(),
+        v => v.to_string(),
     }
 }
 
