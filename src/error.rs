@@ -177,6 +177,21 @@ pub enum Error {
     /// Several cleanup steps failed.
     #[error("cleanup failed: {0}")]
     Cleanup(String),
+    /// The container's first process is gone (or its pid names another
+    /// process now).
+    #[error("container process {pid} is not running")]
+    NotRunning {
+        /// Its pid when it was detached.
+        pid: i32,
+    },
+    /// A system call failed.
+    #[error("{op}: {errno}")]
+    Sys {
+        /// The call.
+        op: &'static str,
+        /// The kernel's errno.
+        errno: Errno,
+    },
 }
 
 #[cfg(test)]

@@ -64,6 +64,7 @@ mod rootfs;
 mod spawn;
 mod spawner;
 mod spec;
+mod state;
 mod trampoline;
 
 pub use cleanup::{CleanupReport, cleanup_stale};
@@ -76,6 +77,7 @@ pub use spawn::{Child, Created};
 pub use spec::{
     CgroupConfig, ContainerConfig, JoinConfig, NetworkConfig, RlimitConfig, rlimit_by_name,
 };
+pub use state::{Attached, ContainerState, CreatedGate, Status, set_child_subreaper};
 
 pub use palisade_caps::{self as caps, CapSet, Capability};
 pub use palisade_cgroup::{self as cgroup, Resources};

@@ -63,6 +63,17 @@ impl MountedRootfs {
         &self.path
     }
 
+    /// Keeps the mount (a detached created container still needs it) and
+    /// returns its path; whoever holds the path removes it.
+    pub(crate) fn leak(mut self) -> PathBuf {
+        if let Some(m) = self.mount.take() {
+            std::mem::forget(m);
+        }
+        let path = std::mem::take(&mut self.path);
+        std::mem::forget(self);
+        path
+    }
+
     /// Unmounts on the host (lazily if busy) and removes the directory.
     pub(crate) fn unmount(mut self) -> Result<(), palisade_overlay::Error> {
         let result = match self.mount.take() {

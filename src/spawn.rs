@@ -16,6 +16,7 @@ use crate::config::{Container, Device, Network, Rootfs, Stdio};
 use crate::net::HostNetwork;
 use crate::plan::{Plan, check_inner};
 use crate::rootfs::MountedRootfs;
+use crate::state::ContainerState;
 use crate::{Error, SpawnError, Step};
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), SpawnError> {
@@ -707,6 +708,28 @@ impl Created {
         Ok(child)
     }
 
+    /// Lets the created container outlive this handle (and this process,
+    /// if built with [`parent_death_signal(None)`](Container::parent_death_signal)):
+    /// returns its state for [`Attached::attach`](crate::Attached::attach),
+    /// whose `start` releases it from any process.
+    pub fn detach(self) -> Result<ContainerState, Error> {
+        let Created { child, gate } = self;
+        let exe = std::fs::metadata("/proc/self/exe").map_err(|e| Error::Sys {
+            op: "stat /proc/self/exe",
+            errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        })?;
+        let created = crate::state::CreatedGate {
+            start_fd: gate.start.as_raw_fd(),
+            report_fd: gate.report.as_raw_fd(),
+            exe_dev: std::os::unix::fs::MetadataExt::dev(&exe),
+            exe_ino: std::os::unix::fs::MetadataExt::ino(&exe),
+            program: gate.plan.program.to_string_lossy().into_owned(),
+        };
+        let mut state = child.detach()?;
+        state.created = Some(created);
+        Ok(state)
+    }
+
     /// Kills the waiting process and removes everything the creation made.
     pub fn delete(self) -> Result<(), Error> {
         let mut child = self.child;
@@ -829,6 +852,30 @@ impl Child {
             .ok()
             .and_then(|s| s.oom_kills)
             .is_some_and(|n| n > 0)
+    }
+
+    /// Lets the container outlive this handle: no kill on drop, no
+    /// cleanup; returns the state [`Attached::attach`](crate::Attached::attach)
+    /// takes. To outlive this *process* too, build it with
+    /// [`parent_death_signal(None)`](Container::parent_death_signal). This
+    /// process stays the parent of its first process: it reaps it by
+    /// exiting or waiting; an exited parent hands it to init or to a
+    /// [subreaper](crate::set_child_subreaper).
+    pub fn detach(mut self) -> Result<ContainerState, Error> {
+        let (_, start_time) =
+            crate::state::proc_stat(self.pid).ok_or(Error::NotRunning { pid: self.pid })?;
+        let host = std::mem::take(&mut self.host);
+        let rootfs_mount = host.rootfs.map(|r| r.leak());
+        let state = ContainerState {
+            pid: self.pid,
+            start_time,
+            cgroup: host.cgroup.as_ref().map(|c| c.path().to_string()),
+            host_interface: host.network.as_ref().map(|n| n.host_name().to_owned()),
+            rootfs_mount,
+            created: None,
+        };
+        self.status = Some(ExitStatus::Exited(0)); // no kill on drop
+        Ok(state)
     }
 
     /// Replaces the device rules of the running container (they take

@@ -93,3 +93,103 @@ fn an_execve_failure_after_start_is_reported() {
         assert!(err.to_string().contains("/no/such/program"), "{err}");
     });
 }
+
+#[test]
+fn detach_in_one_process_attach_in_another() {
+    let Some(root) = require_root("spawns containers") else {
+        return;
+    };
+    let cg = unique_name("detach");
+    let (_root, ()) = root.assert_no_leaks(|| {
+        let child = busybox("exec sleep 60")
+            .cgroup(&cg, Resources::new().pids_max(16))
+            .parent_death_signal(None)
+            .spawn()
+            .unwrap();
+        let pid = child.pid();
+        let state = child.detach().unwrap();
+        assert_eq!(state.pid, pid);
+        assert!(
+            std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "survives the handle"
+        );
+        #[cfg(feature = "serde")]
+        let state: palisade::ContainerState =
+            serde_json::from_str(&serde_json::to_string(&state).unwrap()).unwrap();
+        // Another process attaches, reads, kills and cleans up.
+        let seen = palisade_testkit::fork_run(move || {
+            let c = palisade::Attached::attach(state.clone()).map_err(|e| e.to_string())?;
+            let running = c.status();
+            let procs = c.processes().map_err(|e| e.to_string())?;
+            let stats_ok = c.stats().is_ok();
+            c.freeze().map_err(|e| e.to_string())?;
+            let paused = c.status();
+            c.thaw().map_err(|e| e.to_string())?;
+            // A forged start time is another process: stopped.
+            let mut other = state.clone();
+            other.start_time += 1;
+            let reused = palisade::Attached::attach(other).unwrap().status();
+            c.cleanup().map_err(|e| e.to_string())?;
+            Ok::<_, String>(format!(
+                "{running:?} {paused:?} {reused:?} {} {stats_ok}",
+                procs.len()
+            ))
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!(seen, "Running Paused Stopped 1 true");
+        // The test process is the parent: reap the killed sleep, then the
+        // state reads stopped.
+        let mut status = 0;
+        // SAFETY: waitpid on our own child.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+    });
+}
+
+#[test]
+fn a_created_container_starts_from_another_process() {
+    let Some(root) = require_root("spawns containers") else {
+        return;
+    };
+    let tmp = TempDir::new("detached-created");
+    let (_root, ()) = root.assert_no_leaks(|| {
+        let created = busybox("echo started > /out/started")
+            .mount(Mount::Bind {
+                source: tmp.path().to_owned(),
+                target: "/out".into(),
+                readonly: false,
+            })
+            .parent_death_signal(None)
+            .create()
+            .unwrap();
+        let pid = created.pid();
+        let state = created.detach().unwrap();
+        let before = palisade::Attached::attach(state.clone()).unwrap().status();
+        assert_eq!(before, palisade::Status::Created);
+        let kept = state.clone();
+        let after = palisade_testkit::fork_run(move || {
+            let mut c = palisade::Attached::attach(state).map_err(|e| e.to_string())?;
+            c.start().map_err(|e| e.to_string())?;
+            Ok::<_, String>(c.state().created.is_none())
+        })
+        .unwrap()
+        .unwrap();
+        assert!(after);
+        let mut status = 0;
+        // SAFETY: waitpid on our own child.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "{status:#x}"
+        );
+        // Detached: its host resources (here the device-rules cgroup) are
+        // the attacher's to remove.
+        let stopped = palisade::Attached::attach(kept).unwrap();
+        assert_eq!(stopped.status(), palisade::Status::Stopped);
+        stopped.cleanup().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(tmp.path().join("started")).unwrap(),
+            "started\n"
+        );
+    });
+}
