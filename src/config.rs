@@ -47,13 +47,139 @@ pub enum Mount {
         #[cfg_attr(feature = "serde", serde(default))]
         readonly: bool,
     },
-    /// A tmpfs of `size_bytes` at `target`.
+    /// A tmpfs of `size_bytes` at `target`, mode `1777`, `nosuid,nodev`
+    /// (Docker's `--tmpfs` defaults). [`Mount::tmpfs`] spells out size,
+    /// mode, owner and flags.
     Tmpfs {
         /// Path inside the container.
         target: PathBuf,
-        /// Size limit.
+        /// Size limit in bytes, at least 1: the kernel reads `size=0` as no
+        /// limit at all, so `0` is refused ([`Step::Validate`](crate::Step::Validate)).
         size_bytes: u64,
     },
+    /// A tmpfs with every option spelled out (OCI `tmpfs` mount options,
+    /// `docker run --mount type=tmpfs,tmpfs-mode=…`); see [`Mount::tmpfs`].
+    #[cfg_attr(feature = "serde", serde(rename = "tmpfs_with"))]
+    TmpfsWith {
+        /// Path inside the container.
+        target: PathBuf,
+        /// Size, mode, owner and mount flags.
+        #[cfg_attr(feature = "serde", serde(default))]
+        options: TmpfsOptions,
+    },
+}
+
+impl Mount {
+    /// A tmpfs at `target` with `options`.
+    ///
+    /// ```
+    /// use palisade::{Mount, TmpfsOptions};
+    /// let run = Mount::tmpfs("/run", TmpfsOptions::new().size_bytes(64 << 20).mode(0o755).noexec(true));
+    /// assert!(matches!(run, Mount::TmpfsWith { .. }));
+    /// ```
+    pub fn tmpfs(target: impl Into<PathBuf>, options: TmpfsOptions) -> Mount {
+        Mount::TmpfsWith {
+            target: target.into(),
+            options,
+        }
+    }
+}
+
+/// The options of a [`Mount::TmpfsWith`]: the tmpfs parameters `size`,
+/// `mode`, `uid`, `gid` (given to `fsconfig`, see the kernel's
+/// `Documentation/filesystems/tmpfs.rst`) and the mount attributes
+/// `MOUNT_ATTR_NOEXEC`, `_NOSUID`, `_NODEV`, `_RDONLY`. Defaults are
+/// Docker's: no size (the kernel's default, half of RAM), mode `1777`,
+/// owner root of the container, `nosuid,nodev`, exec allowed, writable.
+/// Refused at [`Step::Validate`](crate::Step::Validate), before anything is
+/// created: `size_bytes: Some(0)` (the kernel reads it as no limit at all),
+/// a mode above `0o7777`, a uid or gid of `u32::MAX` (the kernel's "no id").
+///
+/// ```
+/// use palisade::TmpfsOptions;
+/// let o = TmpfsOptions::new().size_bytes(1 << 20).mode(0o700).owner(1000, 1000).noexec(true);
+/// assert_eq!((o.mode, o.uid, o.nosuid, o.noexec), (0o700, Some(1000), true, true));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+pub struct TmpfsOptions {
+    /// Size limit in bytes (`size=`); `None` = the kernel's default, half
+    /// of RAM. `Some(0)` is refused.
+    pub size_bytes: Option<u64>,
+    /// Permission bits of the root directory (`mode=`), at most `0o7777`.
+    pub mode: u32,
+    /// Owner of the root directory (`uid=`), as the container sees ids;
+    /// `None` = 0.
+    pub uid: Option<u32>,
+    /// Group of the root directory (`gid=`); `None` = 0.
+    pub gid: Option<u32>,
+    /// `noexec`: no program runs from it.
+    pub noexec: bool,
+    /// `nosuid`: set-id bits and file capabilities are ignored.
+    pub nosuid: bool,
+    /// `nodev`: device nodes on it cannot be opened.
+    pub nodev: bool,
+    /// Read-only (an empty read-only tmpfs, e.g. to hide a directory).
+    pub readonly: bool,
+}
+
+impl Default for TmpfsOptions {
+    fn default() -> TmpfsOptions {
+        TmpfsOptions {
+            size_bytes: None,
+            mode: 0o1777,
+            uid: None,
+            gid: None,
+            noexec: false,
+            nosuid: true,
+            nodev: true,
+            readonly: false,
+        }
+    }
+}
+
+impl TmpfsOptions {
+    /// Docker's defaults (see the type).
+    pub fn new() -> TmpfsOptions {
+        TmpfsOptions::default()
+    }
+    /// Size limit in bytes (at least 1).
+    pub fn size_bytes(mut self, bytes: u64) -> Self {
+        self.size_bytes = Some(bytes);
+        self
+    }
+    /// Permission bits of the root directory, e.g. `0o755`.
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = mode;
+        self
+    }
+    /// Owner and group of the root directory, as the container sees ids.
+    pub fn owner(mut self, uid: u32, gid: u32) -> Self {
+        self.uid = Some(uid);
+        self.gid = Some(gid);
+        self
+    }
+    /// Set or clear `noexec`.
+    pub fn noexec(mut self, on: bool) -> Self {
+        self.noexec = on;
+        self
+    }
+    /// Set or clear `nosuid`.
+    pub fn nosuid(mut self, on: bool) -> Self {
+        self.nosuid = on;
+        self
+    }
+    /// Set or clear `nodev`.
+    pub fn nodev(mut self, on: bool) -> Self {
+        self.nodev = on;
+        self
+    }
+    /// Mount it read-only.
+    pub fn readonly(mut self, on: bool) -> Self {
+        self.readonly = on;
+        self
+    }
 }
 
 /// A device node made in the container, with the cgroup rule that allows

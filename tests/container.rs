@@ -624,3 +624,127 @@ fn rootless_mode_as_an_unprivileged_user() {
         assert!(host.contains("rootless mode") && host.contains("veth"), "{host}");
     });
 }
+
+/// `Mount::tmpfs` says size, mode, owner and flags (issue 18, item 8):
+/// mountinfo shows the flags and parameters, `stat` the mode and owner;
+/// a size of 0 (no limit to the kernel), a mode beyond 0o7777 and the
+/// kernel's "no id" are refused before anything is created.
+#[test]
+fn tmpfs_options_reach_the_kernel_and_odd_values_are_refused() {
+    use palisade::TmpfsOptions;
+    let Some(root) = require_root("spawns containers") else {
+        return;
+    };
+    let (root, ()) = root.assert_no_leaks(|| {
+        let out = output(
+            busybox(
+                "for d in /scratch /ro /plain; do \
+                   grep \" $d \" /proc/self/mountinfo | awk '{print $6, $NF}'; \
+                   stat -c '%a %u %g' $d; done",
+            )
+            .mount(Mount::tmpfs(
+                "/scratch",
+                TmpfsOptions::new()
+                    .size_bytes(4 << 20)
+                    .mode(0o750)
+                    .owner(1000, 1001)
+                    .noexec(true),
+            ))
+            .mount(Mount::tmpfs(
+                "/ro",
+                TmpfsOptions::new()
+                    .readonly(true)
+                    .nosuid(false)
+                    .nodev(false),
+            ))
+            .mount(Mount::Tmpfs {
+                target: "/plain".into(),
+                size_bytes: 1 << 20,
+            }),
+        );
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 6, "{out}");
+        let flags = |line: &str| -> Vec<String> {
+            line.split(' ')
+                .flat_map(|f| f.split(','))
+                .map(str::to_owned)
+                .collect()
+        };
+        let scratch = flags(lines[0]);
+        for want in [
+            "rw",
+            "noexec",
+            "nosuid",
+            "nodev",
+            "size=4096k",
+            "mode=750",
+            "uid=1000",
+            "gid=1001",
+        ] {
+            assert!(scratch.iter().any(|f| f == want), "{want} in {}", lines[0]);
+        }
+        assert_eq!(lines[1], "750 1000 1001");
+        let ro = flags(lines[2]);
+        assert_eq!(ro[0], "ro", "{}", lines[2]);
+        for absent in ["nosuid", "nodev", "noexec"] {
+            assert!(!ro.iter().any(|f| f == absent), "{absent} in {}", lines[2]);
+        }
+        assert!(
+            !ro.iter().any(|f| f.starts_with("size=")),
+            "kernel default size: {}",
+            lines[2]
+        );
+        assert_eq!(lines[3], "1777 0 0");
+        let plain = flags(lines[4]);
+        // (tmpfs shows mode= only when it is not its default 1777.)
+        for want in ["nosuid", "nodev", "size=1024k"] {
+            assert!(plain.iter().any(|f| f == want), "{want} in {}", lines[4]);
+        }
+        assert!(!plain.iter().any(|f| f == "noexec"), "{}", lines[4]);
+        assert_eq!(lines[5], "1777 0 0");
+    });
+    let mut root = root;
+    let refused: Vec<(Mount, &str)> = vec![
+        (
+            Mount::Tmpfs {
+                target: "/scratch".into(),
+                size_bytes: 0,
+            },
+            "size 0",
+        ),
+        (
+            Mount::tmpfs("/scratch", TmpfsOptions::new().size_bytes(0)),
+            "size 0",
+        ),
+        (
+            Mount::tmpfs("/scratch", TmpfsOptions::new().mode(0o17777)),
+            "0o17777",
+        ),
+        (
+            Mount::tmpfs("/scratch", TmpfsOptions::new().owner(u32::MAX, 0)),
+            "uid 4294967295",
+        ),
+    ];
+    for (mount, says) in refused {
+        let (r, err) = root.assert_no_leaks(|| busybox("true").mount(mount).spawn().unwrap_err());
+        root = r;
+        assert_eq!(err.step, Step::Validate, "{err}");
+        assert!(err.to_string().contains(says), "{says}: {err}");
+    }
+    #[cfg(feature = "serde")]
+    {
+        // Missing fields take the defaults; unknown ones are refused.
+        let m: Mount = serde_json::from_str(
+            r#"{ "tmpfs_with": { "target": "/t", "options": { "mode": 448, "noexec": true } } }"#,
+        )
+        .unwrap();
+        let want = TmpfsOptions::new().mode(0o700).noexec(true);
+        assert_eq!(m, Mount::tmpfs("/t", want));
+        assert!(
+            serde_json::from_str::<Mount>(
+                r#"{ "tmpfs_with": { "target": "/t", "options": { "nosetuid": true } } }"#
+            )
+            .is_err()
+        );
+    }
+}
