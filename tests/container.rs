@@ -748,3 +748,43 @@ fn tmpfs_options_reach_the_kernel_and_odd_values_are_refused() {
         );
     }
 }
+
+/// The state letter of `pid` in `/proc/<pid>/stat` (`None`: no such process).
+fn proc_state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(") ")?.1.chars().next()
+}
+
+/// A container lives as long as its `Child`, whichever thread spawned it
+/// (issue 18, item 7): the default parent-death signal must not follow
+/// the spawning thread, which here exits (a retired `spawn_blocking`
+/// worker, a scoped thread) long before the container does.
+#[test]
+fn a_container_outlives_the_thread_that_spawned_it() {
+    let Some(root) = require_root("spawns containers") else {
+        return;
+    };
+    let (_root, ()) = root.assert_no_leaks(|| {
+        let mut plain = std::thread::spawn(|| busybox("exec sleep 30").spawn().unwrap())
+            .join()
+            .unwrap();
+        let mut scoped = std::thread::scope(|s| {
+            s.spawn(|| busybox("exec sleep 30").spawn().unwrap())
+                .join()
+                .unwrap()
+        });
+        // Both threads are gone; a signal sent at their exit has landed.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        for child in [&mut plain, &mut scoped] {
+            let state = proc_state(child.pid());
+            assert!(
+                matches!(state, Some('S' | 'R')),
+                "pid {} state {state:?}: killed with its spawning thread",
+                child.pid()
+            );
+            assert_eq!(child.try_wait().unwrap(), None);
+            child.kill(libc::SIGKILL).unwrap();
+            assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGKILL));
+        }
+    });
+}
