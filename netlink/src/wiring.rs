@@ -14,7 +14,13 @@ use crate::{Error, IpCidr, Netlink, Result, Route, Veth, check_ifname};
 /// A container's veth wiring: the pair with its peer born inside the
 /// container's network namespace under its final name, the host end
 /// addressed (or a bridge port) and up, the peer addressed and up, `lo` up
-/// and a default route via the gateway. Run it with [`Netlink::wire_veth`].
+/// and a default route via each gateway (one per family: dual stack). Run
+/// it with [`Netlink::wire_veth`].
+///
+/// Every address it adds, on both ends, carries `IFA_F_NODAD`: on a link
+/// palisade just created there is nothing to collide with, and without it
+/// an IPv6 address stays `tentative` (unusable) for the 1–2 s of duplicate
+/// address detection after `wire_veth` returns.
 ///
 /// ```
 /// use palisade_netlink::VethWiring;
@@ -33,7 +39,8 @@ pub struct VethWiring {
     pub host: String,
     /// Container end (e.g. `eth0`).
     pub peer: String,
-    /// Addresses of the host end (usually the container's gateway).
+    /// Addresses of the host end (usually the container's gateway), added
+    /// without DAD: usable at once.
     #[cfg_attr(feature = "serde", serde(default))]
     pub host_addresses: Vec<IpCidr>,
     /// Bridge the host end is a port of (instead of host addresses).
@@ -43,9 +50,10 @@ pub struct VethWiring {
     /// once).
     #[cfg_attr(feature = "serde", serde(default))]
     pub addresses: Vec<IpCidr>,
-    /// Default route inside, via this gateway on the container end.
+    /// Default routes inside, via these gateways on the container end: at
+    /// most one per family (an IPv4 and an IPv6 one for dual stack).
     #[cfg_attr(feature = "serde", serde(default))]
-    pub gateway: Option<IpAddr>,
+    pub gateways: Vec<IpAddr>,
     /// MTU of both ends.
     #[cfg_attr(feature = "serde", serde(default))]
     pub mtu: Option<u32>,
@@ -71,7 +79,7 @@ impl VethWiring {
             host_addresses: Vec::new(),
             bridge: None,
             addresses: Vec::new(),
-            gateway: None,
+            gateways: Vec::new(),
             mtu: None,
             peer_mac: None,
             loopback_up: true,
@@ -96,9 +104,10 @@ impl VethWiring {
         self
     }
 
-    /// Default route inside via `gateway`.
+    /// A default route inside via `gateway`; call once per family for
+    /// dual stack.
     pub fn gateway(mut self, gateway: IpAddr) -> Self {
-        self.gateway = Some(gateway);
+        self.gateways.push(gateway);
         self
     }
 
@@ -121,8 +130,9 @@ impl VethWiring {
     }
 
     /// Checks what can be checked before anything is created: names, a
-    /// bridge port without host addresses, a gateway with a container
-    /// address of its family. [`Netlink::wire_veth`] calls it first.
+    /// bridge port without host addresses, each gateway with a container
+    /// address of its family, at most one gateway per family.
+    /// [`Netlink::wire_veth`] calls it first.
     ///
     /// ```
     /// use palisade_netlink::VethWiring;
@@ -141,7 +151,16 @@ impl VethWiring {
                 });
             }
         }
-        if let Some(gw) = self.gateway {
+        for (i, gw) in self.gateways.iter().enumerate() {
+            if self.gateways[..i]
+                .iter()
+                .any(|g| g.is_ipv4() == gw.is_ipv4())
+            {
+                return Err(Error::Invalid {
+                    what: "gateway (a second default route of the same family)",
+                    value: gw.to_string(),
+                });
+            }
             if !self
                 .addresses
                 .iter()
@@ -209,7 +228,7 @@ impl Netlink {
         let requests = wiring
             .host_addresses
             .iter()
-            .map(|cidr| add_address(index, &wiring.host, cidr, false))
+            .map(|cidr| add_address(index, &wiring.host, cidr, true))
             .collect();
         self.ack_all(requests)
     }
@@ -226,7 +245,7 @@ impl Netlink {
             requests.push(add_address(index, name, cidr, true));
         }
         requests.push(set_up(crate::link::message(index), name));
-        if let Some(gw) = wiring.gateway {
+        for &gw in &wiring.gateways {
             let mut route = Route::default_via(gw);
             route.oif = Some(index);
             requests.push(Request {
@@ -273,6 +292,16 @@ mod tests {
             v6_gateway.validate(),
             Err(Error::Invalid { value, .. }) if value == "fd00::1"
         ));
+        let two_v4_routes = ok.clone().gateway("10.0.0.3".parse().unwrap());
+        assert!(matches!(
+            two_v4_routes.validate(),
+            Err(Error::Invalid { value, .. }) if value == "10.0.0.3"
+        ));
+        let dual_stack = ok
+            .clone()
+            .address("fd00::2/64".parse().unwrap())
+            .gateway("fd00::1".parse().unwrap());
+        dual_stack.validate().unwrap();
         let port_with_address = ok.clone().bridge("br0");
         assert!(matches!(
             port_with_address.validate(),

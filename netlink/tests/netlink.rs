@@ -706,3 +706,74 @@ fn async_netlink_runs_requests_from_async_code() {
         "{links}"
     );
 }
+
+/// A dual-stack `wire_veth` is usable the moment it returns (issue 18,
+/// item 5): no address on either end is `tentative` (all carry `nodad`),
+/// both default routes are in, and the first ping of each family from the
+/// host to the container — and from the container to the host — answers.
+#[test]
+fn dual_stack_wiring_is_usable_when_wire_veth_returns() {
+    let Some(root) = require_root("creates links and namespaces") else {
+        return;
+    };
+    let (_root, ()) = root.assert_no_leaks(|| {
+        let ns = NetNs::new();
+        let host = ifname("p6");
+        let _g = LinkGuard::new(&host);
+        let wiring = VethWiring::new(&host, "eth0")
+            .host_address("10.232.16.1/24".parse().unwrap())
+            .host_address("fd00:18::1/64".parse().unwrap())
+            .address("10.232.16.2/24".parse().unwrap())
+            .address("fd00:18::2/64".parse().unwrap())
+            .gateway("10.232.16.1".parse().unwrap())
+            .gateway("fd00:18::1".parse().unwrap());
+        Netlink::new()
+            .unwrap()
+            .wire_veth(&wiring, ns.file.as_fd())
+            .unwrap();
+        // At once: pings of each family both ways, one packet, 1 s each.
+        for (from_inside, ip) in [
+            (false, "10.232.16.2"),
+            (false, "fd00:18::2"),
+            (true, "10.232.16.1"),
+            (true, "fd00:18::1"),
+        ] {
+            let pinged = if from_inside {
+                try_run("nsenter", &[&ns.arg(), "ping", "-c1", "-W1", ip])
+            } else {
+                try_run("ping", &["-c1", "-W1", ip])
+            };
+            assert!(
+                pinged.is_ok(),
+                "ping {ip} (inside: {from_inside}): {pinged:?}"
+            );
+        }
+        let v6 = |addrs: Value| -> Vec<(String, bool)> {
+            addrs[0]["addr_info"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|a| a["family"] == "inet6" && a["scope"] == "global")
+                .map(|a| {
+                    (
+                        a["local"].as_str().unwrap().to_owned(),
+                        a.get("tentative").is_some() || a.get("dadfailed").is_some(),
+                    )
+                })
+                .collect()
+        };
+        let host_addrs: Value =
+            serde_json::from_str(&run("ip", &["-j", "addr", "show", "dev", &host])).unwrap();
+        assert_eq!(v6(host_addrs), [("fd00:18::1".to_owned(), false)]);
+        assert_eq!(
+            v6(ns.ip_json(&["addr", "show", "eth0"])),
+            [("fd00:18::2".to_owned(), false)]
+        );
+        let v4_default = ns.ip_json(&["-4", "route", "show", "default"]);
+        assert_eq!(v4_default[0]["gateway"], "10.232.16.1", "{v4_default}");
+        let v6_default = ns.ip_json(&["-6", "route", "show", "default"]);
+        assert_eq!(v6_default[0]["gateway"], "fd00:18::1", "{v6_default}");
+        let lo = ns.ip_json(&["link", "show", "lo"]);
+        assert!(flags(&lo[0]).contains(&"UP".to_owned()), "{lo}");
+    });
+}
