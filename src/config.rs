@@ -329,10 +329,20 @@ pub struct Veth {
     pub bridge: Option<String>,
     /// MTU of both ends.
     pub mtu: Option<u32>,
+    /// Dual stack: the container's IPv6 address beside an IPv4 `address`
+    /// (Docker's `--ip6`), e.g. `fd00:1::2/64`.
+    pub address6: Option<String>,
+    /// Dual stack: the IPv6 default gateway, e.g. `fd00:1::1`.
+    pub gateway6: Option<String>,
+    /// Dual stack: the host end's IPv6 address, e.g. `fd00:1::1/64`.
+    pub host_address6: Option<String>,
 }
 
 impl Network {
-    /// A veth pair `host` ↔ `peer`.
+    /// A veth pair `host` ↔ `peer`. Every address palisade gives either
+    /// end is usable when `spawn` returns: IPv6 ones skip duplicate
+    /// address detection (`IFA_F_NODAD`; the link is new, there is nothing
+    /// to collide with), the routes are in and `lo` is up.
     ///
     /// ```
     /// let n = palisade::Network::veth("ph0", "eth0").address("10.88.0.2/24").gateway("10.88.0.1");
@@ -346,6 +356,9 @@ impl Network {
             host_address: None,
             bridge: None,
             mtu: None,
+            address6: None,
+            gateway6: None,
+            host_address6: None,
         }
     }
 }
@@ -417,6 +430,28 @@ impl Veth {
     /// Address of the host end.
     pub fn host_address(mut self, cidr: &str) -> Self {
         self.host_address = Some(cidr.to_owned());
+        self
+    }
+    /// Dual stack: the container's IPv6 address with prefix, beside an
+    /// IPv4 [`address`](Veth::address).
+    ///
+    /// ```
+    /// let n = palisade::Network::veth("ph0", "eth0")
+    ///     .address("10.88.0.2/24").host_address("10.88.0.1/24").gateway("10.88.0.1")
+    ///     .address6("fd00:1::2/64").host_address6("fd00:1::1/64").gateway6("fd00:1::1");
+    /// ```
+    pub fn address6(mut self, cidr: &str) -> Self {
+        self.address6 = Some(cidr.to_owned());
+        self
+    }
+    /// Dual stack: the IPv6 default gateway inside the container.
+    pub fn gateway6(mut self, ip: &str) -> Self {
+        self.gateway6 = Some(ip.to_owned());
+        self
+    }
+    /// Dual stack: the IPv6 address of the host end.
+    pub fn host_address6(mut self, cidr: &str) -> Self {
+        self.host_address6 = Some(cidr.to_owned());
         self
     }
     /// Enslave the host end to a bridge.

@@ -93,14 +93,42 @@ fn parse_gateway(gw: &str) -> Result<IpAddr, NlError> {
 /// already; parsing again is cheap).
 fn veth_wiring(v: &Veth) -> Result<VethWiring, NlError> {
     let mut w = VethWiring::new(&v.host, &v.peer);
-    if let Some(cidr) = &v.host_address {
-        w = w.host_address(cidr.parse()?);
+    let v6 = |what: &'static str, ip: IpAddr, text: &str| {
+        if ip.is_ipv6() {
+            Ok(())
+        } else {
+            Err(NlError::Invalid {
+                what,
+                value: text.to_owned(),
+            })
+        }
+    };
+    for (cidr, six) in [(&v.host_address, false), (&v.host_address6, true)] {
+        if let Some(text) = cidr {
+            let cidr: IpCidr = text.parse()?;
+            if six {
+                v6("host_address6 (not IPv6)", cidr.addr, text)?;
+            }
+            w = w.host_address(cidr);
+        }
     }
-    if let Some(cidr) = &v.address {
-        w = w.address(cidr.parse()?);
+    for (cidr, six) in [(&v.address, false), (&v.address6, true)] {
+        if let Some(text) = cidr {
+            let cidr: IpCidr = text.parse()?;
+            if six {
+                v6("address6 (not IPv6)", cidr.addr, text)?;
+            }
+            w = w.address(cidr);
+        }
     }
-    if let Some(gw) = &v.gateway {
-        w = w.gateway(parse_gateway(gw)?);
+    for (gw, six) in [(&v.gateway, false), (&v.gateway6, true)] {
+        if let Some(text) = gw {
+            let ip = parse_gateway(text)?;
+            if six {
+                v6("gateway6 (not IPv6)", ip, text)?;
+            }
+            w = w.gateway(ip);
+        }
     }
     w.bridge = v.bridge.clone();
     w.mtu = v.mtu;

@@ -130,6 +130,52 @@ fn cpath(p: &Path) -> Result<CString, SpawnError> {
         .map_err(|_| SpawnError::invalid(format!("path contains a NUL byte: {}", p.display())))
 }
 
+/// The supplementary groups the child sets, or `None` for no `setgroups`
+/// call: when none were asked for and either the user namespace denies
+/// the call (rootless mode writes `deny`, user_namespaces(7)) or the
+/// caller has none to clear — the call would fail, or change nothing.
+fn groups_to_set(c: &Container) -> Option<Vec<u32>> {
+    // SAFETY: getgroups with size 0 only counts; no buffer is written.
+    let inherited = unsafe { libc::getgroups(0, std::ptr::null_mut()) };
+    if c.groups.is_empty() && (c.rootless || inherited == 0) {
+        None
+    } else {
+        Some(c.groups.clone())
+    }
+}
+
+/// What the plan would refuse, checked before anything is created: the
+/// extra mounts, and `user()`/`groups()` ids the container's new user
+/// namespace does not map (the child's `setresuid` would get `EINVAL`).
+pub(crate) fn check_early(c: &Container) -> Result<(), SpawnError> {
+    for m in &c.mounts {
+        Plan::plan_mount(m, &mut Vec::new())?;
+    }
+    let (Some((uid, gid)), Some((uids, gids))) = (c.user, &c.id_maps) else {
+        return Ok(());
+    };
+    let unmapped = |what: &str, kind: &str, id: u32, map: &palisade_ns::IdMaps| {
+        Err(SpawnError::invalid(format!(
+            "{what}: {kind} {id} is not mapped in the container's user namespace \
+             ({kind} map {})",
+            map.to_kernel_text().trim_end().replace('\n', ", ")
+        )))
+    };
+    let user = format!("user({uid}, {gid})");
+    if uids.to_outside(uid).is_none() {
+        return unmapped(&user, "uid", uid, uids);
+    }
+    if gids.to_outside(gid).is_none() {
+        return unmapped(&user, "gid", gid, gids);
+    }
+    for &g in &c.groups {
+        if gids.to_outside(g).is_none() {
+            return unmapped(&format!("groups({:?})", c.groups), "gid", g, gids);
+        }
+    }
+    Ok(())
+}
+
 /// A path inside the container must be absolute and must not climb out
 /// with `..`.
 pub(crate) fn check_inner(what: &str, p: &str) -> Result<(), SpawnError> {
@@ -231,7 +277,7 @@ impl Plan {
             caps = caps.with_ids(IdSwitch {
                 uid,
                 gid,
-                groups: c.groups.clone(),
+                groups: groups_to_set(c),
             });
         }
         let joins: Vec<(RawFd, libc::c_int, String)> = c

@@ -78,14 +78,15 @@ impl Container {
             return refuse("an overlay root filesystem mounted by the host");
         }
         if !self.groups.is_empty() {
-            return refuse("supplementary groups (setgroups is denied)");
+            return refuse("groups() (setgroups is denied in its user namespace)");
         }
         if self.id_maps.is_none() && !self.joins.iter().any(|n| n.kind() == NsKind::User) {
-            if matches!(self.user, Some((uid, gid)) if uid != 0 || gid != 0) {
-                return Err(SpawnError::invalid(
-                    "rootless mode maps only your own uid (to 0): running as another \
-                     user needs user_namespace() maps (e.g. from /etc/subuid via newuidmap)",
-                ));
+            if let Some((uid, gid)) = self.user.filter(|&(u, g)| u != 0 || g != 0) {
+                return Err(SpawnError::invalid(format!(
+                    "user({uid}, {gid}): rootless mode maps only your own uid (to 0): running \
+                     as another user needs user_namespace() maps (e.g. from /etc/subuid via \
+                     newuidmap)"
+                )));
             }
             // SAFETY: geteuid/getegid have no preconditions.
             let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
@@ -97,6 +98,7 @@ impl Container {
 
     fn validate(&self) -> Result<(), SpawnError> {
         check_inner("program", &self.program)?;
+        crate::plan::check_early(self)?;
         check_inner("working directory", &self.cwd)?;
         for (k, _) in &self.env {
             if k.is_empty() || k.contains('=') {

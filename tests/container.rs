@@ -788,3 +788,158 @@ fn a_container_outlives_the_thread_that_spawned_it() {
         }
     });
 }
+
+/// Rootless with an explicit user (issue 18, item 4): as nobody with a
+/// supplementary group, `user(0, 0)` runs — no `setgroups` call, which the
+/// user namespace denies — and what cannot work is refused at `Validate`
+/// naming the option, with nothing created.
+#[test]
+fn rootless_with_an_explicit_user_runs_and_unmapped_ids_are_named() {
+    let Some(root) = require_root("switches to an unprivileged user to test rootless mode") else {
+        return;
+    };
+    const NOBODY: u32 = 65534;
+    let (_root, ()) = root.assert_no_leaks(|| {
+        let rootfs = busybox_rootfs();
+        let result = palisade_testkit::fork_run(move || -> Result<Vec<String>, String> {
+            // SAFETY: single-threaded forked child dropping its privileges;
+            // like a login user it keeps a supplementary group.
+            unsafe {
+                if libc::setgroups(1, [NOBODY].as_ptr()) != 0
+                    || libc::setresgid(NOBODY, NOBODY, NOBODY) != 0
+                    || libc::setresuid(NOBODY, NOBODY, NOBODY) != 0
+                {
+                    return Err(format!(
+                        "dropping to nobody: {}",
+                        std::io::Error::last_os_error()
+                    ));
+                }
+                libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0);
+            }
+            let mut out = Vec::new();
+            let mut child = Container::new("/bin/id")
+                .rootfs(rootfs)
+                .user(0, 0)
+                .stdout(Stdio::Piped)
+                .spawn()
+                .map_err(|e| e.to_string())?;
+            let mut id = String::new();
+            std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut id)
+                .map_err(|e| e.to_string())?;
+            out.push(format!("{} {id}", child.wait().map_err(|e| e.to_string())?));
+            let refused = |c: Container| c.spawn().map(|_| ()).unwrap_err();
+            let id_maps = || {
+                (
+                    palisade::IdMaps::single(0, NOBODY),
+                    palisade::IdMaps::single(0, NOBODY),
+                )
+            };
+            for err in [
+                refused(Container::new("/bin/id").rootfs(rootfs).user(5, 5)),
+                refused(
+                    Container::new("/bin/id")
+                        .rootfs(rootfs)
+                        .user(0, 0)
+                        .groups(&[0]),
+                ),
+                refused({
+                    let (u, g) = id_maps();
+                    Container::new("/bin/id")
+                        .rootfs(rootfs)
+                        .user_namespace(u, g)
+                        .user(1, 0)
+                }),
+                refused({
+                    let (u, g) = id_maps();
+                    Container::new("/bin/id")
+                        .rootfs(rootfs)
+                        .user_namespace(u, g)
+                        .user(0, 7)
+                }),
+            ] {
+                out.push(format!("{:?} {err}", err.step));
+            }
+            Ok(out)
+        });
+        let out = result.unwrap().unwrap();
+        assert!(
+            out[0].starts_with("exit status 0 uid=0(root) gid=0(root)"),
+            "{out:?}"
+        );
+        assert_eq!(out.len(), 5, "{out:?}");
+        for (line, names) in out[1..].iter().zip([
+            "user(5, 5)",
+            "groups()",
+            "user(1, 0): uid 1 is not mapped",
+            "user(0, 7): gid 7 is not mapped",
+        ]) {
+            assert!(line.starts_with("Validate "), "{line}");
+            assert!(line.contains(names), "{names} in {line}");
+        }
+    });
+}
+
+/// A veth network is usable the moment `spawn` returns (issue 18, item
+/// 5): the program's first action is a ping of each family to the host
+/// end, one packet, 1 s — IPv6 addresses palisade adds skip duplicate
+/// address detection on both ends, so neither is `tentative`.
+#[test]
+fn a_veth_answers_the_containers_first_pings_of_both_families() {
+    let Some(root) = require_root("creates veth pairs") else {
+        return;
+    };
+    let (root, ()) = root.assert_no_leaks(|| {
+        let host = ifname("pd6");
+        let _g = LinkGuard::new(&host);
+        let out = output(
+            busybox(
+                "ping -c1 -W1 10.213.18.1 >/dev/null && echo v4; \
+                 ping -c1 -W1 fd00:1813::1 >/dev/null && echo v6; \
+                 ping -c1 -W1 127.0.0.1 >/dev/null && echo lo",
+            )
+            .network(
+                Network::veth(&host, "eth0")
+                    .address("10.213.18.2/24")
+                    .host_address("10.213.18.1/24")
+                    .gateway("10.213.18.1")
+                    .address6("fd00:1813::2/64")
+                    .host_address6("fd00:1813::1/64")
+                    .gateway6("fd00:1813::1"),
+            ),
+        );
+        assert_eq!(out, "v4\nv6\nlo\n");
+        // The example of the report, IPv6 only, in the plain fields.
+        let host = ifname("pd6");
+        let _g = LinkGuard::new(&host);
+        let out = output(
+            busybox(
+                "ping -c1 -W1 fd00:1::1 >/dev/null && echo v6; \
+                 ip -6 route show default",
+            )
+            .network(
+                Network::veth(&host, "eth0")
+                    .address("fd00:1::2/64")
+                    .host_address("fd00:1::1/64")
+                    .gateway("fd00:1::1"),
+            ),
+        );
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], "v6", "{out}");
+        assert!(
+            lines[1].starts_with("default via fd00:1::1 dev eth0"),
+            "{out}"
+        );
+    });
+    let (_root, err) = root.assert_no_leaks(|| {
+        busybox("true")
+            .network(
+                Network::veth(&ifname("pd6"), "eth0")
+                    .address("10.213.18.2/24")
+                    .address6("10.213.19.2/24"),
+            )
+            .spawn()
+            .unwrap_err()
+    });
+    assert_eq!(err.step, Step::Validate, "{err}");
+    assert!(err.to_string().contains("address6"), "{err}");
+}

@@ -171,15 +171,30 @@ impl CapState {
 }
 
 /// A user/group switch done between the bounding drop and `capset`, with
-/// `PR_SET_KEEPCAPS` so permitted capabilities survive it.
+/// `PR_SET_KEEPCAPS` so permitted capabilities survive it: `setgroups`
+/// (only when `groups` is `Some`), then `setresgid`, then `setresuid`.
+///
+/// In a user namespace whose `/proc/<pid>/setgroups` is `deny` (every
+/// namespace an unprivileged user maps itself into, user_namespaces(7))
+/// `setgroups` fails with `EPERM` even for an empty list; `groups: None`
+/// makes no such call, keeping the groups the process has. The uid and gid
+/// must be mapped in the namespace, or the kernel answers `EINVAL`.
+///
+/// ```
+/// use palisade_caps::IdSwitch;
+/// // Rootless: become the namespace's root without touching the groups.
+/// let ids = IdSwitch { uid: 0, gid: 0, groups: None };
+/// # let _ = ids;
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdSwitch {
     /// New real/effective/saved uid.
     pub uid: u32,
     /// New real/effective/saved gid.
     pub gid: u32,
-    /// Supplementary groups (empty clears them).
-    pub groups: Vec<u32>,
+    /// Supplementary groups to set (`Some(vec![])` clears them); `None`
+    /// leaves them as they are and makes no `setgroups` call.
+    pub groups: Option<Vec<u32>>,
 }
 
 /// A target [`CapState`] checked and prepared in the parent, so that
@@ -285,7 +300,9 @@ impl PreparedCaps {
                 }
             }
             // Raw syscalls, not glibc's process-wide wrappers (see `ids`).
-            crate::ids::set_groups(&ids.groups).map_err(|e| (ApplyStep::SetGroups, e))?;
+            if let Some(groups) = &ids.groups {
+                crate::ids::set_groups(groups).map_err(|e| (ApplyStep::SetGroups, e))?;
+            }
             crate::ids::set_gid(ids.gid).map_err(|e| (ApplyStep::SetGid, e))?;
             crate::ids::set_uid(ids.uid).map_err(|e| (ApplyStep::SetUid, e))?;
             // SAFETY: prctl with integer arguments.

@@ -106,7 +106,7 @@ fn ambient_caps_carry_over_a_switch_to_an_unprivileged_user() {
             .with_ids(IdSwitch {
                 uid: 1000,
                 gid: 1000,
-                groups: vec![],
+                groups: Some(vec![]),
             })
             .with_no_new_privs(true)
             .apply()
@@ -215,7 +215,7 @@ fn net_bind_service_decides_whether_uid_1000_binds_port_80() {
                 .with_ids(IdSwitch {
                     uid: 1000,
                     gid: 1000,
-                    groups: vec![],
+                    groups: Some(vec![]),
                 })
                 .apply()
                 .unwrap();
@@ -280,4 +280,67 @@ fn ids_change_only_the_calling_thread() {
     assert!(other[0].starts_with("Uid: 0 0 0 0"), "{other:?}");
     assert!(other[1].starts_with("Gid: 0 0 0 0"), "{other:?}");
     assert_eq!(back, libc::EPERM);
+}
+
+/// In a user namespace whose `setgroups` is `deny` (the rootless case),
+/// `groups: None` makes no `setgroups` call and the switch works, keeping
+/// the groups; `Some(vec![])` is the kernel's EPERM at `SetGroups`, and an
+/// unmapped uid its EINVAL at `SetUid` (issue 18, item 4).
+#[test]
+fn no_setgroups_call_when_groups_are_left_alone() {
+    let Some(_root) = require_root("makes a user namespace with setgroups denied") else {
+        return;
+    };
+    let seen = fork_run(|| {
+        palisade_caps::ids::set_groups(&[5, 7]).unwrap();
+        // SAFETY: single-threaded forked child.
+        assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWUSER) }, 0);
+        std::fs::write("/proc/self/setgroups", "deny").unwrap();
+        std::fs::write("/proc/self/uid_map", "0 0 1").unwrap();
+        std::fs::write("/proc/self/gid_map", "0 0 1").unwrap();
+        let switch = |uid, groups| {
+            PreparedCaps::new(CapState::container(CapSet::all_supported()))
+                .unwrap()
+                .with_ids(IdSwitch {
+                    uid,
+                    gid: 0,
+                    groups,
+                })
+                .apply()
+        };
+        let denied = switch(0, Some(vec![]));
+        let unmapped = switch(1000, None);
+        let kept = switch(0, None);
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let line = |key: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(key))
+                .unwrap()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        (
+            format!("{denied:?}"),
+            format!("{unmapped:?}"),
+            format!("{kept:?}"),
+            line("Uid:"),
+            line("Groups:"),
+        )
+    })
+    .unwrap();
+    let (denied, unmapped, kept, uid, groups) = seen;
+    assert!(
+        denied.contains("SetGroups") && denied.contains("EPERM"),
+        "{denied}"
+    );
+    assert!(
+        unmapped.contains("SetUid") && unmapped.contains("EINVAL"),
+        "{unmapped}"
+    );
+    assert_eq!(kept, "Ok(())");
+    assert_eq!(uid, "Uid: 0 0 0 0");
+    // Groups 5 and 7 are kept; unmapped here, they read as the overflow gid.
+    assert_eq!(groups, "Groups: 65534 65534");
 }
