@@ -2,8 +2,8 @@
 //!
 //! ```text
 //! cargo run --example run -- [--rootfs DIR | --lower DIR... --upper DIR --work DIR]
-//!     [--memory 64M] [--pids N] [--cpus 0.5] [--net none|host|veth|macvlan:PARENT] [--ip 10.88.0.2/24]
-//!     [--hostname H] [--cap-add CAP] [--cap-drop CAP] [--user UID:GID] [--userns]
+//!     [--memory 64M] [--pids N] [--cpus 0.5] [--net none|host|veth|macvlan:PARENT]
+//!     [--ip 10.88.0.2/24] [--gateway 10.88.0.1] [--hostname H] [--cap-add CAP] [--cap-drop CAP] [--user UID:GID] [--userns]
 //!     [--init] [--keep-env] [-- CMD [ARGS...]]
 //! ```
 //! Without `--rootfs`/`--lower` it runs the busybox rootfs the test kit
@@ -11,14 +11,76 @@
 //! container's status. As root it also gets a veth network and a cgroup
 //! with memory/pids limits; as a normal user it runs rootless (a user
 //! namespace maps you to root inside; network `none`).
+//!
+//! `--ip` is the container's address in its subnet (IPv4 or IPv6); with
+//! `--net veth` the host end takes the `--gateway` address (default: the
+//! subnet's first host address, as Docker picks it) in the same subnet,
+//! and it is the container's default route. Both are checked before
+//! anything is created.
 
 use std::process::ExitCode;
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use palisade::netlink::IpCidr;
 use palisade::{CapSet, Container, IdMaps, Network, Resources};
+
+/// The host end's address (with the subnet's prefix) and the gateway for a
+/// container at `ip`: `gateway` if given, else the subnet's first host
+/// address. Refuses a subnet without room for two hosts, a gateway outside
+/// it or of the other family, and a container address that is the
+/// gateway, the network or (IPv4) the broadcast address.
+fn veth_ends(ip: &str, gateway: Option<&str>) -> Result<(String, String), String> {
+    let cidr: IpCidr = ip.parse().map_err(|e| format!("--ip {ip:?}: {e}"))?;
+    let (bits, addr) = match cidr.addr {
+        IpAddr::V4(a) => (32u32, u128::from(u32::from(a))),
+        IpAddr::V6(a) => (128, u128::from(a)),
+    };
+    let prefix = u32::from(cidr.prefix);
+    if bits - prefix < 2 {
+        return Err(format!(
+            "--ip {ip}: a /{prefix} subnet has no room for the host end and the container"
+        ));
+    }
+    let host_mask = (1u128 << (bits - prefix)) - 1;
+    let network = addr & !host_mask;
+    let to_ip = |n: u128| match bits {
+        32 => IpAddr::V4(Ipv4Addr::from(n as u32)),
+        _ => IpAddr::V6(Ipv6Addr::from(n)),
+    };
+    if addr == network || (bits == 32 && addr == network | host_mask) {
+        return Err(format!(
+            "--ip {ip}: the subnet's network or broadcast address"
+        ));
+    }
+    let gw = match gateway {
+        None => to_ip(network + 1),
+        Some(g) => {
+            let g: IpAddr = g
+                .parse()
+                .map_err(|_| format!("--gateway {g:?}: not an address"))?;
+            let n = match g {
+                IpAddr::V4(a) if bits == 32 => u128::from(u32::from(a)),
+                IpAddr::V6(a) if bits == 128 => u128::from(a),
+                _ => return Err(format!("--gateway {g}: not the family of --ip {ip}")),
+            };
+            if n & !host_mask != network || n == network {
+                return Err(format!("--gateway {g}: not a host of --ip {ip}'s subnet"));
+            }
+            g
+        }
+    };
+    if gw == cidr.addr {
+        return Err(format!(
+            "--ip {ip}: the gateway's address (the host end's); pick another or --gateway"
+        ));
+    }
+    Ok((format!("{gw}/{prefix}"), gw.to_string()))
+}
 
 fn usage(msg: &str) -> ExitCode {
     eprintln!(
-        "run: {msg}\nusage: run [--rootfs DIR | --lower DIR... --upper DIR --work DIR] [--memory SIZE] [--pids N] [--cpus F] [--net none|host|veth|macvlan:PARENT] [--ip CIDR] [--hostname H] [--cap-add CAP] [--cap-drop CAP] [--user UID:GID] [--userns] [--init] [-- CMD ARGS...]"
+        "run: {msg}\nusage: run [--rootfs DIR | --lower DIR... --upper DIR --work DIR] [--memory SIZE] [--pids N] [--cpus F] [--net none|host|veth|macvlan:PARENT] [--ip CIDR] [--gateway IP] [--hostname H] [--cap-add CAP] [--cap-drop CAP] [--user UID:GID] [--userns] [--init] [-- CMD ARGS...]"
     );
     ExitCode::from(125)
 }
@@ -46,6 +108,7 @@ fn main() -> ExitCode {
     let mut net = if rootless { "none" } else { "veth" }.to_owned();
     let mut limits_asked = false;
     let mut ip = None;
+    let mut gateway = None;
     let mut hostname = "palisade".to_owned();
     let (mut cap_add, mut cap_drop) = (Vec::new(), Vec::new());
     let mut user = None;
@@ -86,6 +149,7 @@ fn main() -> ExitCode {
                 }
                 "--net" => net = value("--net")?,
                 "--ip" => ip = Some(value("--ip")?),
+                "--gateway" => gateway = Some(value("--gateway")?),
                 "--hostname" => hostname = value("--hostname")?,
                 "--cap-add" => cap_add.push(value("--cap-add")?),
                 "--cap-drop" => cap_drop.push(value("--cap-drop")?),
@@ -152,17 +216,24 @@ fn main() -> ExitCode {
         }
         _ => return usage("use --rootfs DIR, or --lower DIR... with --upper DIR and --work DIR"),
     };
+    if gateway.is_some() && net != "veth" && !net.starts_with("macvlan:") {
+        return usage("--gateway needs --net veth or macvlan:PARENT");
+    }
     container = match net.as_str() {
         "none" => container.network(Network::None),
         "host" => container.network(Network::Host),
         "veth" => {
             let host_if = format!("pal{}", std::process::id() % 1_000_000);
             let addr = ip.unwrap_or_else(|| "10.88.0.2/24".into());
+            let (host_addr, gw) = match veth_ends(&addr, gateway.as_deref()) {
+                Ok(ends) => ends,
+                Err(e) => return usage(&e),
+            };
             container.network(
                 Network::veth(&host_if, "eth0")
                     .address(&addr)
-                    .host_address("10.88.0.1/24")
-                    .gateway("10.88.0.1"),
+                    .host_address(&host_addr)
+                    .gateway(&gw),
             )
         }
         other => match other.strip_prefix("macvlan:") {
@@ -170,6 +241,16 @@ fn main() -> ExitCode {
                 let mut m = Network::macvlan(parent);
                 if let Some(addr) = &ip {
                     m = m.address(addr);
+                    // The gateway is a router of the parent's network: only
+                    // the family and subnet can be checked here.
+                    if let Some(gw) = &gateway {
+                        if let Err(e) = veth_ends(addr, Some(gw)) {
+                            return usage(&e);
+                        }
+                        m = m.gateway(gw);
+                    }
+                } else if gateway.is_some() {
+                    return usage("--gateway needs --ip");
                 }
                 container.network(m)
             }
@@ -201,6 +282,47 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("run: {e}");
             ExitCode::from(125)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::veth_ends;
+
+    #[test]
+    fn host_end_and_gateway_come_from_the_subnet() {
+        let ends = |ip, gw| veth_ends(ip, gw).map_err(|e| e.to_string());
+        let ok = |a: &str, b: &str| Ok((a.to_owned(), b.to_owned()));
+        assert_eq!(
+            ends("10.213.0.2/24", None),
+            ok("10.213.0.1/24", "10.213.0.1")
+        );
+        assert_eq!(
+            ends("10.213.5.77/16", None),
+            ok("10.213.0.1/16", "10.213.0.1")
+        );
+        assert_eq!(
+            ends("10.213.0.2/24", Some("10.213.0.254")),
+            ok("10.213.0.254/24", "10.213.0.254")
+        );
+        assert_eq!(ends("fd00:1::2/64", None), ok("fd00:1::1/64", "fd00:1::1"));
+        assert_eq!(
+            ends("192.168.7.2/30", None),
+            ok("192.168.7.1/30", "192.168.7.1")
+        );
+        for (ip, gw, says) in [
+            ("10.213.0.1/24", None, "the gateway's address"),
+            ("10.213.0.0/24", None, "network or broadcast"),
+            ("10.213.0.255/24", None, "network or broadcast"),
+            ("10.213.0.2/31", None, "no room"),
+            ("10.213.0.2/24", Some("10.214.0.1"), "not a host"),
+            ("10.213.0.2/24", Some("fd00::1"), "not the family"),
+            ("10.213.0.2/24", Some("x"), "not an address"),
+            ("10.213.0.2/33", None, "--ip"),
+        ] {
+            let err = ends(ip, gw).unwrap_err();
+            assert!(err.contains(says), "{ip} {gw:?}: {err}");
         }
     }
 }
