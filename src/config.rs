@@ -473,9 +473,10 @@ impl From<Veth> for Network {
 }
 
 /// What a standard stream of the container is connected to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Stdio {
-    /// The caller's own stream.
+    /// The caller's own stream (the default).
+    #[default]
     Inherit,
     /// `/dev/null`.
     Null,
@@ -555,6 +556,8 @@ pub struct Container {
     pub(crate) masked_paths: Vec<String>,
     pub(crate) readonly_paths: Vec<String>,
     pub(crate) cgroup: Option<(String, Resources)>,
+    /// An exec: the running container's cgroup to join (not to create).
+    pub(crate) exec_cgroup: Option<palisade_cgroup::Cgroup>,
     pub(crate) device_rules: Vec<DeviceRule>,
     pub(crate) devices: Vec<Device>,
     pub(crate) network: Network,
@@ -610,6 +613,7 @@ impl Container {
                 .map(|s| s.to_string())
                 .collect(),
             cgroup: None,
+            exec_cgroup: None,
             device_rules: DeviceRule::docker_default(),
             devices: Vec::new(),
             network: Network::None,

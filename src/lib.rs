@@ -56,6 +56,7 @@ mod child;
 mod cleanup;
 mod config;
 mod error;
+mod exec;
 mod inroot;
 mod mountfd;
 mod net;
@@ -73,6 +74,7 @@ pub use config::{
     Rootfs, Stdio, TmpfsOptions, Veth,
 };
 pub use error::{Error, SpawnError, Step};
+pub use exec::Exec;
 pub use spawn::{Child, Created};
 pub use spec::{
     CgroupConfig, ContainerConfig, JoinConfig, NetworkConfig, RlimitConfig, rlimit_by_name,

@@ -387,7 +387,9 @@ impl Container {
         // A cgroup made for device rules counts too.
         plan.unshare_cgroup = self.has_new(NsKind::Cgroup) && host.cgroup.is_some();
 
-        let cgroup_fd = match &host.cgroup {
+        // An exec joins the container's cgroup; a spawn uses its own.
+        let cgroup = self.exec_cgroup.as_ref().or(host.cgroup.as_ref());
+        let cgroup_fd = match cgroup {
             Some(cg) if cg.v2_dir().is_some() => Some(cg.dirfd().map_err(|e| {
                 let errno = e.errno();
                 SpawnError::from_lib(Step::Cgroup, e, errno)
@@ -449,7 +451,7 @@ impl Container {
             let _ = pidfd.wait();
             e
         };
-        if let Some(cg) = &host.cgroup {
+        if let Some(cg) = cgroup {
             let moved = if cloned.in_cgroup {
                 cg.add_process_v1(pid)
             } else {
@@ -854,6 +856,20 @@ impl Child {
             .ok()
             .and_then(|s| s.oom_kills)
             .is_some_and(|n| n > 0)
+    }
+
+    /// Runs a new process inside this container (see [`Exec`](crate::Exec)).
+    /// The returned [`Child`] is that process: wait for it, kill it; it has
+    /// no host resources of its own. Fails at `Validate` when the container
+    /// has exited.
+    pub fn exec(&self, exec: crate::Exec) -> Result<Child, SpawnError> {
+        if self.status.is_some() {
+            return Err(SpawnError::invalid(format!(
+                "container {} has exited: nothing to exec into",
+                self.pid
+            )));
+        }
+        crate::exec::exec_into(self.pid, &self.pidfd, self.host.cgroup.as_ref(), exec)
     }
 
     /// Lets the container outlive this handle: no kill on drop, no

@@ -175,6 +175,19 @@ impl Attached {
         })
     }
 
+    /// Runs a new process inside the container (see [`Exec`](crate::Exec)).
+    pub fn exec(&self, exec: crate::Exec) -> Result<crate::Child, SpawnError> {
+        match (&self.pidfd, self.status()) {
+            (Some(pidfd), Status::Running) => {
+                crate::exec::exec_into(self.state.pid, pidfd, self.cgroup.as_ref(), exec)
+            }
+            (_, status) => Err(SpawnError::invalid(format!(
+                "container {} is {status:?}: exec needs a running container",
+                self.state.pid
+            ))),
+        }
+    }
+
     /// Sends a signal to the first process.
     pub fn kill(&self, signal: i32) -> Result<(), Error> {
         Ok(self.pidfd()?.send_signal(signal)?)

@@ -193,3 +193,76 @@ fn a_created_container_starts_from_another_process() {
         );
     });
 }
+
+#[test]
+fn exec_joins_every_namespace_the_cgroup_and_the_capabilities() {
+    let Some(root) = require_root("spawns containers") else {
+        return;
+    };
+    let cg = unique_name("exec");
+    let (_root, ()) = root.assert_no_leaks(|| {
+        let mut first = busybox("echo ready; exec sleep 60")
+            .cgroup(&cg, Resources::new().pids_max(64))
+            .hostname("execbox")
+            .env("FROM_CONTAINER", "yes")
+            .stdout(Stdio::Piped)
+            .spawn()
+            .unwrap();
+        common::read_until_ready(&mut first);
+        let mut ex = first
+            .exec(
+                palisade::Exec::new("/bin/sh")
+                    .args(["-c", "hostname; echo $FROM_CONTAINER; echo $$; grep CapEff /proc/self/status; echo ready; exec sleep 60"])
+                    .stdout(Stdio::Piped),
+            )
+            .unwrap();
+        let out = common::read_until_ready(&mut ex);
+        // Host side: every namespace of the exec'd process is the first one's.
+        for kind in ["user", "mnt", "uts", "ipc", "net", "cgroup", "pid", "time"] {
+            let a = std::fs::read_link(format!("/proc/{}/ns/{kind}", first.pid())).unwrap();
+            let b = std::fs::read_link(format!("/proc/{}/ns/{kind}", ex.pid())).unwrap();
+            assert_eq!(a, b, "{kind}");
+        }
+        let status = std::fs::read_to_string(format!("/proc/{}/status", ex.pid())).unwrap();
+        let nspid: Vec<&str> = status
+            .lines()
+            .find(|l| l.starts_with("NSpid:"))
+            .unwrap()
+            .split_whitespace()
+            .skip(1)
+            .collect();
+        assert_eq!(nspid.len(), 2, "{status}");
+        assert!(first.cgroup().unwrap().procs().unwrap().contains(&ex.pid()));
+        let first_caps = std::fs::read_to_string(format!("/proc/{}/status", first.pid())).unwrap();
+        let capeff = |s: &str| s.lines().find(|l| l.starts_with("CapEff:")).unwrap().to_owned();
+        assert_eq!(capeff(&status), capeff(&first_caps));
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], "execbox", "{out}");
+        assert_eq!(lines[1], "yes", "{out}");
+        assert_eq!(lines[2], nspid[1], "{out}");
+        ex.kill(libc::SIGKILL).unwrap();
+        ex.wait().unwrap();
+        // Exit codes come back; 20 concurrent execs all succeed.
+        let codes: Vec<ExitStatus> = std::thread::scope(|s| {
+            let first = &first;
+            let handles: Vec<_> = (0..20)
+                .map(|i| {
+                    s.spawn(move || {
+                        let mut c = first
+                            .exec(palisade::Exec::new("/bin/sh").args(["-c", &format!("exit {i}")]))
+                            .unwrap();
+                        c.wait().unwrap()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for (i, code) in codes.iter().enumerate() {
+            assert_eq!(*code, ExitStatus::Exited(i as i32));
+        }
+        first.kill(libc::SIGKILL).unwrap();
+        first.wait().unwrap();
+        let err = first.exec(palisade::Exec::new("/bin/true")).unwrap_err();
+        assert_eq!(err.step, Step::Validate, "{err}");
+    });
+}
