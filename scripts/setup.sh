@@ -13,7 +13,8 @@ set -euo pipefail
 #   uidmap          newuidmap/newgidmap (rootless id-map strategy)
 #   iputils-ping    ping between namespaces
 #   procps          ps/pgrep for process checks
-packages=(busybox-static iproute2 util-linux libcap2-bin uidmap iputils-ping procps file)
+#   libseccomp-dev  palisade-seccomp links libseccomp (pkg-config finds it)
+packages=(busybox-static iproute2 util-linux libcap2-bin uidmap iputils-ping procps file libseccomp-dev pkg-config)
 # Extra package groups, chosen by the caller:
 #   PALISADE_BENCH=1  benchmark peers (crun, runc, bwrap, hyperfine), strace for
 #                     profiles, jq to read criterion's estimates into BENCHMARKS.md
@@ -48,6 +49,10 @@ if ((${#missing[@]})); then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# Docker's and Podman's seccomp profile files (from Debian's packages,
+# downloaded and unpacked into target/, not installed) for seccomp's tests.
+"$(dirname "$0")/../seccomp/scripts/fixtures.sh" >/dev/null
 
 # Components cargo needs for the checks.
 if command -v rustup >/dev/null; then
