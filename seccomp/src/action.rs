@@ -3,8 +3,9 @@
 use crate::error::{Error, Result};
 use libseccomp::ScmpAction;
 
-/// The largest errno a filter may return: the kernel's `MAX_ERRNO`.
-pub const MAX_ERRNO: u16 = 4095;
+/// The largest errno a filter may return: one below the kernel's
+/// `MAX_ERRNO` (4095), the limit libseccomp enforces.
+pub const MAX_ERRNO: u16 = 4094;
 
 /// A seccomp action (`SECCOMP_RET_*`, see `seccomp(2)`), with its data.
 ///
@@ -17,7 +18,7 @@ pub const MAX_ERRNO: u16 = 4095;
 pub enum Action {
     /// Run the system call (`SECCOMP_RET_ALLOW`).
     Allow,
-    /// Skip it and return `-errno` (`SECCOMP_RET_ERRNO`); 0..=4095.
+    /// Skip it and return `-errno` (`SECCOMP_RET_ERRNO`); 0..=4094.
     Errno(u16),
     /// Kill the calling thread (`SECCOMP_RET_KILL_THREAD`).
     KillThread,
@@ -82,7 +83,7 @@ impl Action {
     ///
     /// # Errors
     /// [`Error::UnknownAction`] for another name; [`Error::Invalid`] for an
-    /// `errnoRet` above 4095 (errno) or 65535 (trace).
+    /// `errnoRet` above 4094 (errno) or 65535 (trace).
     pub fn from_oci(name: &str, errno_ret: Option<u32>) -> Result<Action> {
         let entry = "action";
         Action::parse(name, errno_ret, entry)
@@ -94,10 +95,7 @@ impl Action {
             "SCMP_ACT_ERRNO" => {
                 let e = errno_ret.unwrap_or(libc::EPERM as u32);
                 if e > MAX_ERRNO as u32 {
-                    return Err(Error::invalid(
-                        entry,
-                        format!("errnoRet {e} is above MAX_ERRNO (4095)"),
-                    ));
+                    return Err(Error::invalid(entry, format!("errnoRet {e} is above 4094")));
                 }
                 Action::Errno(e as u16)
             }
@@ -132,10 +130,9 @@ impl Action {
 
     pub(crate) fn check(self, entry: &str) -> Result<()> {
         match self {
-            Action::Errno(e) if e > MAX_ERRNO => Err(Error::invalid(
-                entry,
-                format!("errno {e} is above MAX_ERRNO (4095)"),
-            )),
+            Action::Errno(e) if e > MAX_ERRNO => {
+                Err(Error::invalid(entry, format!("errno {e} is above 4094")))
+            }
             _ => Ok(()),
         }
     }

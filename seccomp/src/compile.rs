@@ -28,7 +28,7 @@ impl Filter {
     /// (libseccomp refuses them).
     ///
     /// # Errors
-    /// [`Error::Invalid`] naming the rule (argument index > 5, errno > 4095,
+    /// [`Error::Invalid`] naming the rule (argument index > 5, errno > 4094,
     /// 32-bit operator libseccomp cannot express, contradicting rules);
     /// [`Error::UnknownSyscall`] for a required name no ABI knows;
     /// [`Error::Libseccomp`] for other refusals; [`Error::TooLong`] past

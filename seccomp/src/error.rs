@@ -42,7 +42,7 @@ pub enum Error {
     #[error("unknown filter flag {0:?}")]
     UnknownFlag(String),
     /// A profile or rule that is well-formed JSON but cannot mean anything:
-    /// an argument index above 5, an errno above 4095, both `name` and
+    /// an argument index above 5, an errno above 4094, both `name` and
     /// `names`, `architectures` beside `archMap`, a rule contradicting
     /// another one, ...
     #[error("{entry}: {reason}")]

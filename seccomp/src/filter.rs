@@ -234,6 +234,14 @@ impl Filter {
                 "SCMP_ACT_NOTIFY cannot be the bad-architecture action",
             ));
         }
+        if self.default_action == Action::Notify {
+            // libseccomp refuses it (seccomp_init fails): every call,
+            // including the supervisor's own, would wait for a supervisor.
+            return Err(Error::invalid(
+                "defaultAction",
+                "SCMP_ACT_NOTIFY cannot be the default action",
+            ));
+        }
         if self.architectures.is_empty() {
             return Err(Error::invalid("architectures", "no architecture"));
         }

@@ -41,13 +41,25 @@ pub struct Profile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_errno_ret: Option<u32>,
     /// `SCMP_ARCH_*` names.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub architectures: Vec<String>,
     /// Docker: per native architecture, the sub-architectures to add.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub arch_map: Vec<ArchMap>,
     /// `SECCOMP_FILTER_FLAG_*` names.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub flags: Vec<String>,
     /// Unix socket the runtime sends the notify listener fd to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -56,7 +68,11 @@ pub struct Profile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listener_metadata: Option<String>,
     /// The rules.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub syscalls: Vec<Syscalls>,
 }
 
@@ -76,7 +92,11 @@ pub struct ArchMap {
 #[serde(rename_all = "camelCase")]
 pub struct Syscalls {
     /// System call names.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub names: Vec<String>,
     /// Docker's old single-name form.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -87,7 +107,11 @@ pub struct Syscalls {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub errno_ret: Option<u32>,
     /// Argument conditions (all must hold).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub args: Vec<Arg>,
     /// Docker: free text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -115,6 +139,15 @@ pub struct Arg {
     pub op: String,
 }
 
+/// Go writes a nil slice as `null`; Docker's and Podman's files have them.
+fn null_as_empty<'de, D, T>(d: D) -> std::result::Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+}
+
 fn is_zero(v: &u64) -> bool {
     *v == 0
 }
@@ -124,10 +157,18 @@ fn is_zero(v: &u64) -> bool {
 #[serde(rename_all = "camelCase")]
 pub struct Condset {
     /// Go architecture names (`amd64`, `arm64`, ...).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub arches: Vec<String>,
     /// Capability names (`CAP_SYS_ADMIN`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub caps: Vec<String>,
     /// Kernel version (`4.8`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -284,7 +325,7 @@ impl Profile {
     ///
     /// # Errors
     /// Typed errors naming the entry (`syscalls[3].args[0]`): unknown
-    /// action, operator, architecture or flag; `errnoRet` above 4095;
+    /// action, operator, architecture or flag; `errnoRet` above 4094;
     /// argument index above 5; an entry without names; unresolved Docker
     /// fields.
     pub fn to_filter(&self) -> Result<Filter> {

@@ -274,7 +274,7 @@ fn bad_filters_get_typed_errors_naming_the_rule() {
         .rule(Rule::new("read", Action::Errno(5000)))
         .compile()
         .unwrap_err();
-    assert!(e.to_string().contains("4095"), "{e}");
+    assert!(e.to_string().contains("4094"), "{e}");
     let e = Filter::new(Action::Allow)
         .rule(Rule::new("read", Action::Errno(1)).condition(Condition::new32(0, CmpOp::Lt, 3)))
         .compile()
