@@ -223,6 +223,48 @@ fn main() {
         speedup.len()
     );
 
+    // Container lifecycle (issue 20): create + start against spawn, and
+    // exec into a running container against a whole spawn, of /bin/true
+    // on the busybox rootfs.
+    {
+        let rootfs = palisade_testkit::busybox_rootfs();
+        let spawn = || {
+            let mut c = palisade::Container::new("/bin/true")
+                .rootfs(rootfs)
+                .spawn()
+                .unwrap();
+            assert!(c.wait().unwrap().success());
+        };
+        let r = ratios(
+            200 / scale.min(20),
+            || {
+                let created = palisade::Container::new("/bin/true")
+                    .rootfs(rootfs)
+                    .create()
+                    .unwrap();
+                let mut c = created.start().unwrap();
+                assert!(c.wait().unwrap().success());
+            },
+            spawn,
+        );
+        report.add("container create+start / spawn", r);
+        let running = palisade::Container::new("/bin/sleep")
+            .args(["3600"])
+            .rootfs(rootfs)
+            .spawn()
+            .unwrap();
+        let r = ratios(
+            200 / scale.min(20),
+            || {
+                let mut c = running.exec(palisade::Exec::new("/bin/true")).unwrap();
+                assert!(c.wait().unwrap().success());
+            },
+            spawn,
+        );
+        report.add("container exec / spawn", r);
+        drop(running);
+    }
+
     if full {
         let mut md = String::from(
             "## paired wrapper overhead (benches/paired.rs)\n\n\
