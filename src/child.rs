@@ -11,7 +11,7 @@ use palisade_caps::ApplyStep;
 use crate::Step;
 use crate::inroot::{self, Create};
 use crate::mountfd;
-use crate::plan::{Op, Plan};
+use crate::plan::{Op, Plan, STDIO_PASSED, STDIO_TERMINAL};
 
 /// Exit code of a child that failed before `execve` (the parent reports the
 /// real cause from the error pipe).
@@ -203,6 +203,9 @@ pub(crate) unsafe fn run(plan: &Plan) -> ! {
                 report(plan, Step::Stdio, target as u32);
             }
         }
+        if let Some((sock, rows, cols)) = plan.terminal {
+            terminal(plan, sock, rows, cols);
+        }
         enter_cwd(plan);
         if let Err((step, errno)) = plan.caps.apply_in_child() {
             set_errno(errno as i32);
@@ -229,7 +232,15 @@ pub(crate) unsafe fn run(plan: &Plan) -> ! {
         // the pipe is inherited by palisade-init, which marks it
         // close-on-exec before the program's execve: its EOF tells the
         // parent the program started.
-        close_all_except(&[0, 1, 2, plan.exec_keep[0], plan.exec_keep[1]]);
+        // Passed fds last: every source and the two fds above are
+        // numbered above every target (the parent moved them), so no
+        // dup3 clobbers one still needed. dup3 clears close-on-exec.
+        for (i, &(from, to)) in plan.pass_fds.iter().enumerate() {
+            if libc::dup3(from, to, 0) < 0 {
+                report(plan, Step::Stdio, STDIO_PASSED + i as u32);
+            }
+        }
+        close_all_except(&plan.final_keep);
         libc::fcntl(plan.err_fd, libc::F_SETFD, 0);
         libc::syscall(
             libc::SYS_execveat,
@@ -240,6 +251,45 @@ pub(crate) unsafe fn run(plan: &Plan) -> ! {
             libc::AT_EMPTY_PATH,
         );
         report(plan, Step::Exec, 0)
+    }
+}
+
+/// The container's terminal (after `pivot_root`): a pty from its devpts,
+/// the slave bound over `/dev/console`, the master sent to the parent on
+/// `sock` (then closed here: the program never holds it), the slave the
+/// controlling terminal of a new session and 0, 1, 2.
+unsafe fn terminal(plan: &Plan, sock: RawFd, rows: u16, cols: u16) {
+    use crate::pty::child as tty;
+    let fail = |(sub, e): (u32, i32)| -> ! {
+        set_errno(e);
+        report(plan, Step::Stdio, STDIO_TERMINAL + sub)
+    };
+    // SAFETY: raw syscalls on stack buffers and our fds.
+    unsafe {
+        let mut name = [0u8; 32];
+        let (master, slave, len) = tty::open(rows, cols, &mut name).unwrap_or_else(|e| fail(e));
+        let root = libc::open(
+            c"/".as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        );
+        if root < 0 {
+            fail((tty::CONSOLE, errno()));
+        }
+        let console = inroot::open_in_root(root, c"/dev/console", Create::File)
+            .unwrap_or_else(|e| fail((tty::CONSOLE, e)));
+        libc::close(root);
+        if let Err(e) = mountfd::bind(slave, c"", false, 0, console) {
+            fail((tty::CONSOLE, e));
+        }
+        libc::close(console);
+        if let Err(e) = crate::pty::send_fd(sock, master, &name[..len]) {
+            fail((tty::SEND, e));
+        }
+        libc::close(master);
+        libc::close(sock);
+        if let Err(e) = tty::attach(slave) {
+            fail(e);
+        }
     }
 }
 

@@ -472,8 +472,9 @@ impl From<Veth> for Network {
     }
 }
 
-/// What a standard stream of the container is connected to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// What a standard stream of the container is connected to. (For a
+/// terminal on all three, see [`Container::terminal`].)
+#[derive(Debug, Default)]
 pub enum Stdio {
     /// The caller's own stream (the default).
     #[default]
@@ -482,6 +483,32 @@ pub enum Stdio {
     Null,
     /// A pipe; the other end is on [`Child`](crate::Child).
     Piped,
+    /// This fd (a file, socket, pipe end…), `dup2`'d onto the stream in
+    /// the container; the caller's copy is closed when the `Container` is
+    /// dropped.
+    ///
+    /// ```no_run
+    /// use palisade::{Container, Stdio};
+    /// let log = std::fs::File::create("/tmp/out.log")?;
+    /// Container::new("/bin/date").rootfs("/srv/busybox")
+    ///     .stdout(Stdio::Fd(log.into()))
+    ///     .spawn()?.wait()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    Fd(std::os::fd::OwnedFd),
+}
+
+impl Stdio {
+    /// `Inherit`, `Null` or `Piped` again; an `Fd` is duplicated
+    /// (`F_DUPFD_CLOEXEC`).
+    pub fn try_clone(&self) -> std::io::Result<Stdio> {
+        Ok(match self {
+            Stdio::Inherit => Stdio::Inherit,
+            Stdio::Null => Stdio::Null,
+            Stdio::Piped => Stdio::Piped,
+            Stdio::Fd(fd) => Stdio::Fd(fd.try_clone()?),
+        })
+    }
 }
 
 /// A resource limit (`setrlimit`).
@@ -570,6 +597,12 @@ pub struct Container {
     pub(crate) rlimits: Vec<Rlimit>,
     pub(crate) time_offsets: Option<TimeOffsets>,
     pub(crate) stdio: [Stdio; 3],
+    /// A pseudo-terminal on 0/1/2: (rows, columns) at start.
+    pub(crate) terminal: Option<(u16, u16)>,
+    /// The OCI console socket the terminal's master goes to.
+    pub(crate) console_socket: Option<PathBuf>,
+    /// Extra fds for the program, at these numbers.
+    pub(crate) pass_fds: Vec<(std::os::fd::OwnedFd, i32)>,
     pub(crate) init: bool,
     pub(crate) parent_death_signal: Option<i32>,
     pub(crate) rootless: bool,
@@ -625,7 +658,10 @@ impl Container {
             no_new_privs: false,
             rlimits: Vec::new(),
             time_offsets: None,
-            stdio: [Stdio::Inherit; 3],
+            stdio: Default::default(),
+            terminal: None,
+            console_socket: None,
+            pass_fds: Vec::new(),
             init: false,
             parent_death_signal: Some(libc::SIGKILL),
             // SAFETY: geteuid has no preconditions.
@@ -905,6 +941,64 @@ impl Container {
     /// stderr.
     pub fn stderr(mut self, s: Stdio) -> Self {
         self.stdio[2] = s;
+        self
+    }
+
+    /// A pseudo-terminal as the program's stdin, stdout and stderr and its
+    /// controlling terminal (`docker run -t`, OCI `process.terminal`): the
+    /// pty comes from the container's own devpts after `pivot_root`, the
+    /// program starts in a new session with the slave as controlling
+    /// terminal, the slave is bound over `/dev/console`, and the window is
+    /// `rows` x `cols`. The master is [`Child::pty`](crate::Child::pty)
+    /// (or goes to the [`console_socket`](Self::console_socket)). Needs a
+    /// rootfs with the default `/dev`; the streams must be left `Inherit`
+    /// (else a `Validate` error).
+    ///
+    /// ```no_run
+    /// use std::io::{Read, Write};
+    /// let mut child = palisade::Container::new("/bin/sh")
+    ///     .rootfs("/srv/busybox")
+    ///     .terminal(24, 80)
+    ///     .spawn()?;
+    /// let mut pty = child.pty().unwrap().try_clone()?;
+    /// pty.write_all(b"tty; exit\n")?;
+    /// child.resize(50, 132)?; // TIOCSWINSZ; the program gets SIGWINCH
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn terminal(mut self, rows: u16, cols: u16) -> Self {
+        self.terminal = Some((rows, cols));
+        self
+    }
+
+    /// Sends the terminal's master to the unix socket at `path` instead of
+    /// keeping it (OCI `--console-socket`, runc's framing: one message,
+    /// payload the pty's name `/dev/pts/N`, the fd in `SCM_RIGHTS`), for
+    /// conmon or containerd's shim. Connected before anything is created
+    /// (a failure is a `Prepare` error naming the path and errno). Needs
+    /// [`terminal`](Self::terminal).
+    pub fn console_socket(mut self, path: impl Into<PathBuf>) -> Self {
+        self.console_socket = Some(path.into());
+        self
+    }
+
+    /// Gives the program `fd` as fd `number` (socket activation: a
+    /// listening socket at 3 with `LISTEN_FDS=1`). It is `dup2`'d there
+    /// last, just before `execve`, and stays open through palisade-init;
+    /// every fd not passed is still closed. `number` must be 3 or more
+    /// (0..=2 are [`Stdio::Fd`]) and not passed twice, else `Validate`.
+    ///
+    /// ```no_run
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:8080")?;
+    /// palisade::Container::new("/bin/server")
+    ///     .rootfs("/srv/app")
+    ///     .network(palisade::Network::Host)
+    ///     .env("LISTEN_FDS", "1")
+    ///     .pass_fd(listener.into(), 3)
+    ///     .spawn()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn pass_fd(mut self, fd: std::os::fd::OwnedFd, number: i32) -> Self {
+        self.pass_fds.push((fd, number));
         self
     }
 

@@ -174,6 +174,10 @@ pub enum Error {
     /// The container has no cgroup of its own.
     #[error("the container has no cgroup")]
     NoCgroup,
+    /// The container has no terminal of its own (no `terminal()`, or its
+    /// master went to a console socket).
+    #[error("the container has no terminal")]
+    NoTerminal,
     /// Several cleanup steps failed.
     #[error("cleanup failed: {0}")]
     Cleanup(String),

@@ -27,7 +27,7 @@ use crate::{Child, SpawnError, Step};
 /// let status = ps.wait()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Exec {
     program: String,
     args: Vec<String>,

@@ -62,6 +62,12 @@ pub(crate) struct PlannedOp {
     pub detail: String,
 }
 
+/// `Step::Stdio` record indexes: 0..=2 the streams, then the terminal's
+/// sub-steps, then the passed fds.
+pub(crate) const STDIO_TERMINAL: u32 = 100;
+/// See [`STDIO_TERMINAL`].
+pub(crate) const STDIO_PASSED: u32 = 1000;
+
 /// A path inside the container, to mask or make read-only after pivot.
 pub(crate) struct InnerPath {
     pub path: CString,
@@ -109,9 +115,15 @@ pub(crate) struct Plan {
     /// namespaces it joins, the init image. Every other fd of the parent
     /// is closed first thing, before any path of the image is resolved.
     pub keep_fds: Vec<RawFd>,
-    /// What stays open into `execveat` of palisade-init (sorted): the
-    /// error pipe and the image itself; stdio is below 3.
-    pub exec_keep: [RawFd; 2],
+    /// A terminal: the child's end of the socketpair the master goes
+    /// back on, and the window's rows and columns.
+    pub terminal: Option<(RawFd, u16, u16)>,
+    /// Passed fds (source, number), `dup3`'d last before execve; every
+    /// source, `err_fd` and `init_fd` are above every number (passfd.rs).
+    pub pass_fds: Vec<(RawFd, i32)>,
+    /// What stays open into `execveat` of palisade-init (sorted): stdio,
+    /// the passed numbers, the error pipe and the image itself.
+    pub final_keep: Vec<RawFd>,
 }
 
 // SAFETY: the raw pointers in `argv_ptrs`/`envp_ptrs` point into CStrings
@@ -350,7 +362,9 @@ impl Plan {
             init_fd,
             start_fd: -1,
             keep_fds,
-            exec_keep: [err_fd.min(init_fd), err_fd.max(init_fd)],
+            terminal: None,
+            pass_fds: Vec::new(),
+            final_keep: vec![0, 1, 2, err_fd.min(init_fd), err_fd.max(init_fd)],
         })
     }
 
@@ -630,6 +644,26 @@ impl Plan {
         self.keep_fds.dedup();
     }
 
+    /// A terminal (see pty.rs): the child keeps `sock` until it has sent
+    /// the master on it.
+    pub(crate) fn add_terminal(&mut self, sock: RawFd, rows: u16, cols: u16) {
+        self.terminal = Some((sock, rows, cols));
+        self.keep_fds.push(sock);
+        self.keep_fds.sort_unstable();
+        self.keep_fds.dedup();
+    }
+
+    /// Passed fds (source, number), sources above every number.
+    pub(crate) fn add_pass_fds(&mut self, pairs: Vec<(RawFd, i32)>) {
+        self.keep_fds.extend(pairs.iter().map(|p| p.0));
+        self.keep_fds.sort_unstable();
+        self.keep_fds.dedup();
+        self.final_keep.extend(pairs.iter().map(|p| p.1));
+        self.final_keep.sort_unstable();
+        self.final_keep.dedup();
+        self.pass_fds = pairs;
+    }
+
     /// The text for a failure record's (step, index).
     pub(crate) fn detail(&self, step: Step, index: u32) -> String {
         let i = index as usize;
@@ -675,6 +709,17 @@ impl Plan {
                 })
                 .unwrap_or_default(),
             Step::Exec => format!("execve {}", self.program.to_string_lossy()),
+            Step::Stdio => match index {
+                0..=2 => format!("stream {index} (dup2)"),
+                STDIO_TERMINAL..STDIO_PASSED => {
+                    crate::pty::child::detail(index - STDIO_TERMINAL).to_owned()
+                }
+                _ => self
+                    .pass_fds
+                    .get((index - STDIO_PASSED) as usize)
+                    .map(|p| format!("passing fd as {} (dup3)", p.1))
+                    .unwrap_or_default(),
+            },
             Step::Cwd => format!("chdir {}", self.cwd.to_string_lossy()),
             Step::Hostname => format!(
                 "sethostname {}",

@@ -98,6 +98,7 @@ impl Container {
 
     fn validate(&self) -> Result<(), SpawnError> {
         check_inner("program", &self.program)?;
+        crate::passfd::validate(self)?;
         crate::plan::check_early(self)?;
         check_inner("working directory", &self.cwd)?;
         for (k, _) in &self.env {
@@ -367,9 +368,33 @@ impl Container {
                     parent_ends[i] = Some(File::from(ours));
                     child_ends.push(theirs);
                 }
+                Stdio::Fd(fd) => stdio_fds[i] = fd.as_raw_fd(),
             }
         }
         let init_fd = crate::trampoline::memfd()?;
+        // Passed fds: the error pipe, the init image and every source go
+        // above the highest passed number (see passfd.rs).
+        let floor = crate::passfd::floor(self);
+        let err_wr = crate::passfd::above(err_wr, floor)?;
+        let init_moved = crate::passfd::dup_above(init_fd, floor)?;
+        let init_fd = init_moved.as_ref().map_or(init_fd, |f| f.as_fd());
+        let (pass_pairs, pass_held) = crate::passfd::sources(self, floor)?;
+        // A terminal: the master comes back on a socketpair; a console
+        // socket is connected now, before the container exists.
+        let console = match (&self.terminal, &self.console_socket) {
+            (Some(_), Some(path)) => Some(crate::pty::connect_console(path).map_err(|e| {
+                SpawnError::new(
+                    Step::Prepare,
+                    e.raw_os_error().map(Errno::from_raw),
+                    format!("console socket {}", path.display()),
+                )
+            })?),
+            _ => None,
+        };
+        let term_pair = match self.terminal {
+            Some(_) => Some(socketpair()?),
+            None => None,
+        };
         let mut plan = Plan::build(
             self,
             rootfs_dir.as_deref(),
@@ -384,6 +409,10 @@ impl Container {
             // process takes them with pidfd_getfd.
             plan.gate(rd.as_raw_fd(), wr.as_raw_fd(), err_rd.as_raw_fd());
         }
+        if let (Some((rows, cols)), Some((_, theirs))) = (self.terminal, &term_pair) {
+            plan.add_terminal(theirs.as_raw_fd(), rows, cols);
+        }
+        plan.add_pass_fds(pass_pairs);
         // A cgroup made for device rules counts too.
         plan.unshare_cgroup = self.has_new(NsKind::Cgroup) && host.cgroup.is_some();
 
@@ -439,6 +468,9 @@ impl Container {
         drop(err_wr);
         drop(start_rd);
         drop(child_ends);
+        drop(pass_held);
+        drop(init_moved);
+        let term_ours = term_pair.map(|(ours, _theirs)| ours);
         drop(null);
         let pid = cloned.pid;
         let pidfd = match cloned.pidfd {
@@ -498,6 +530,13 @@ impl Container {
         }
         drop(sync_wr);
         let mut report = File::from(err_rd);
+        let pty = match term_ours {
+            Some(sock) => match receive_terminal(&sock, console.as_ref(), &mut report, &plan) {
+                Ok(pty) => pty,
+                Err(e) => return Err(fail(e)),
+            },
+            None => None,
+        };
         let [stdin, stdout, stderr] = parent_ends;
         let child = |pidfd, host: &mut HostState| Child {
             pid,
@@ -508,6 +547,7 @@ impl Container {
             stdin,
             stdout,
             stderr,
+            pty,
         };
         if let Some(start) = start_wr {
             // Create: the child reports READY just before execve, then
@@ -542,6 +582,67 @@ impl Container {
             let _ = rootfs.unmount();
         }
         Ok((child(pidfd, host), None))
+    }
+}
+
+/// A close-on-exec unix stream socketpair.
+fn socketpair() -> Result<(OwnedFd, OwnedFd), SpawnError> {
+    let mut fds = [0; 2];
+    // SAFETY: socketpair into a local array.
+    if unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    } != 0
+    {
+        return Err(SpawnError::new(
+            Step::Prepare,
+            Some(Errno::last()),
+            "socketpair",
+        ));
+    }
+    // SAFETY: fresh fds owned here.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Takes the terminal's master from the child; hands it on to the console
+/// socket when there is one (then keeps none). EOF means the child failed:
+/// its record says why.
+fn receive_terminal(
+    sock: &OwnedFd,
+    console: Option<&OwnedFd>,
+    report: &mut File,
+    plan: &Plan,
+) -> Result<Option<File>, SpawnError> {
+    let got = crate::pty::recv_fd(sock.as_raw_fd()).map_err(|e| {
+        SpawnError::new(
+            Step::Stdio,
+            e.raw_os_error().map(Errno::from_raw),
+            "receiving the terminal's master",
+        )
+    })?;
+    let Some((master, name)) = got else {
+        return Err(match read_record(report)? {
+            Some(rec) => rec.error(plan),
+            None => SpawnError::new(Step::Sync, None, "the child exited before its terminal"),
+        });
+    };
+    let master = File::from(master);
+    match console {
+        None => Ok(Some(master)),
+        Some(c) => {
+            crate::pty::send_console(c, &master, &name).map_err(|e| {
+                SpawnError::new(
+                    Step::Stdio,
+                    Some(Errno::from_raw(e)),
+                    "sending the terminal's master to the console socket",
+                )
+            })?;
+            Ok(None)
+        }
     }
 }
 
@@ -763,9 +864,37 @@ pub struct Child {
     pub stdout: Option<File>,
     /// The read end of the container's stderr, when piped.
     pub stderr: Option<File>,
+    /// The master of its terminal ([`Container::terminal`]), unless it
+    /// went to a console socket.
+    pty: Option<File>,
 }
 
 impl Child {
+    /// The master side of the container's terminal
+    /// ([`Container::terminal`]): write to it to type into the program,
+    /// read from it for what the program prints (`try_clone` for a reader
+    /// and a writer). `None` without a terminal, or when the master went
+    /// to a [console socket](Container::console_socket).
+    pub fn pty(&self) -> Option<&File> {
+        self.pty.as_ref()
+    }
+
+    /// Takes the master out of the `Child` (it then outlives it).
+    pub fn take_pty(&mut self) -> Option<File> {
+        self.pty.take()
+    }
+
+    /// Sets the terminal's window size (`TIOCSWINSZ` on the master): the
+    /// program's `stty size` reads it, and its foreground process group
+    /// gets `SIGWINCH`. Fails with [`Error::NoTerminal`] without one.
+    pub fn resize(&self, rows: u16, cols: u16) -> Result<(), Error> {
+        let pty = self.pty.as_ref().ok_or(Error::NoTerminal)?;
+        crate::pty::set_winsize(pty.as_raw_fd(), rows, cols).map_err(|e| Error::Sys {
+            op: "TIOCSWINSZ on the terminal",
+            errno: Errno::from_raw(e),
+        })
+    }
+
     /// The container's first process, as a pid of the caller's namespace.
     pub fn pid(&self) -> i32 {
         self.pid
