@@ -23,6 +23,76 @@ pub(crate) const RECORD_LEN: usize = 12;
 /// The step code of the record a created child writes when it is ready.
 pub(crate) const READY: u32 = u32::MAX;
 
+/// The step code of the record the first child writes, with the pid of
+/// the process it forked inside a joined pid namespace as index.
+pub(crate) const PID: u32 = u32::MAX - 2;
+
+/// Joins the pid namespace of `plan.pid_join`: only children of a process
+/// enter it, and a process forked there is visible to the namespace's
+/// processes from its birth — with `/proc/<pid>/cmdline`, readable
+/// without ptrace rights, showing the caller's argv. So this (invisible)
+/// first child wipes its copy of the caller's argv and environment, enters
+/// the namespace, forks the process that stays as the caller's child
+/// (`CLONE_PARENT`), reports its pid and exits. Returns in that process.
+unsafe fn join_pid_namespace(plan: &Plan) {
+    // SAFETY: the areas are this process's own copy of the caller's
+    // argv/env strings (mapped, writable stack); raw syscalls otherwise.
+    unsafe {
+        for &(start, end) in &plan.wipe {
+            if start < end {
+                std::ptr::write_bytes(start as *mut u8, 0, end - start);
+            }
+        }
+        if libc::setns(plan.pid_join, libc::CLONE_NEWPID) != 0 {
+            report(plan, Step::JoinNamespace, u32::MAX >> 2);
+        }
+        let pid = libc::syscall(
+            libc::SYS_clone,
+            libc::CLONE_PARENT as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        );
+        if pid < 0 {
+            report(plan, Step::JoinNamespace, u32::MAX >> 2);
+        }
+        if pid > 0 {
+            let mut rec = [0u8; RECORD_LEN];
+            rec[..4].copy_from_slice(&PID.to_ne_bytes());
+            rec[8..].copy_from_slice(&(pid as u32).to_ne_bytes());
+            libc::write(plan.err_fd, rec.as_ptr().cast(), RECORD_LEN);
+            libc::_exit(0);
+        }
+        libc::close(plan.pid_join);
+    }
+}
+
+/// The step code of the record a child writes when its mounts are made
+/// and it waits (on the sync pipe) for the parent's hooks.
+pub(crate) const HOOKS: u32 = u32::MAX - 1;
+
+/// Tells the parent the mounts are in place, waits for its go-ahead.
+unsafe fn pause_for_hooks(plan: &Plan) {
+    // SAFETY: a stack record to our pipe, a one-byte read.
+    unsafe {
+        let mut rec = [0u8; RECORD_LEN];
+        rec[..4].copy_from_slice(&HOOKS.to_ne_bytes());
+        libc::write(plan.err_fd, rec.as_ptr().cast(), RECORD_LEN);
+        let mut go = 0u8;
+        loop {
+            let n = libc::read(plan.sync_fd, (&raw mut go).cast(), 1);
+            if n == 1 {
+                return;
+            }
+            if n < 0 && errno() == libc::EINTR {
+                continue;
+            }
+            libc::_exit(FAILED);
+        }
+    }
+}
+
 fn errno() -> i32 {
     // SAFETY: reading the thread's errno.
     unsafe { *libc::__errno_location() }
@@ -119,6 +189,9 @@ pub(crate) unsafe fn run(plan: &Plan) -> ! {
         // Nothing of the host that the plan does not name stays open: no
         // path of the image can reach a host fd through /proc/self/fd.
         close_all_except(&plan.keep_fds);
+        if plan.pid_join >= 0 {
+            join_pid_namespace(plan);
+        }
         if let Some(sig) = plan.parent_death_signal {
             libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0);
         }
@@ -135,7 +208,9 @@ pub(crate) unsafe fn run(plan: &Plan) -> ! {
             }
             libc::_exit(FAILED);
         }
-        libc::close(plan.sync_fd);
+        if !plan.hooks_pause {
+            libc::close(plan.sync_fd);
+        }
         // Until it execs, this process is a copy of the host program: no
         // process of the container may read its memory through /proc.
         // (Not before: the parent, maybe unprivileged, writes our id maps,
@@ -168,8 +243,10 @@ pub(crate) unsafe fn run(plan: &Plan) -> ! {
         {
             report(plan, Step::MountPrivate, 0);
         }
-        if let Some(root) = &plan.rootfs {
-            enter_rootfs(plan, root);
+        match &plan.rootfs {
+            Some(root) => enter_rootfs(plan, root),
+            None if plan.hooks_pause => pause_for_hooks(plan),
+            None => {}
         }
         if let Some(h) = &plan.hostname {
             if libc::sethostname(h.as_ptr(), h.as_bytes().len()) != 0 {
@@ -327,6 +404,12 @@ unsafe fn enter_rootfs(plan: &Plan, root: &std::ffi::CStr) {
                 report(plan, Step::MaskPath, u32::MAX);
             }
         };
+        // Read-only: a mask never lets root inside chmod or touch the
+        // host's null device.
+        if let Err(e) = mountfd::set_attrs(null, mountfd::attr::RDONLY, false) {
+            set_errno(e);
+            report(plan, Step::MaskPath, u32::MAX);
+        }
         let mut st: libc::stat = std::mem::zeroed();
         if libc::fstat(null, &mut st) != 0 {
             report(plan, Step::MaskPath, u32::MAX);
@@ -340,6 +423,9 @@ unsafe fn enter_rootfs(plan: &Plan, root: &std::ffi::CStr) {
                 set_errno(e);
                 report(plan, planned.step, i as u32);
             }
+        }
+        if plan.hooks_pause {
+            pause_for_hooks(plan);
         }
         if libc::fchdir(rootfd) != 0
             || libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) != 0
@@ -521,7 +607,7 @@ unsafe fn mask(
                 fd,
             )
         } else if *null_attached {
-            mountfd::bind(null, c"", false, 0, fd)
+            mountfd::bind(null, c"", false, mountfd::attr::RDONLY, fd)
         } else {
             let r = mountfd::move_tree(null, fd);
             *null_attached = r.is_ok();

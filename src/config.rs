@@ -586,6 +586,9 @@ pub struct Container {
     /// An exec: the running container's cgroup to join (not to create).
     pub(crate) exec_cgroup: Option<palisade_cgroup::Cgroup>,
     pub(crate) device_rules: Vec<DeviceRule>,
+    pub(crate) hooks: Vec<(crate::HookPoint, crate::hooks::AnyHook)>,
+    pub(crate) id: Option<String>,
+    pub(crate) bundle: Option<String>,
     pub(crate) devices: Vec<Device>,
     pub(crate) network: Network,
     pub(crate) sysctls: Vec<(String, String)>,
@@ -648,6 +651,9 @@ impl Container {
             cgroup: None,
             exec_cgroup: None,
             device_rules: DeviceRule::docker_default(),
+            hooks: Vec::new(),
+            id: None,
+            bundle: None,
             devices: Vec::new(),
             network: Network::None,
             sysctls: Vec::new(),
@@ -726,6 +732,47 @@ impl Container {
     /// ```
     pub fn device_rules(mut self, rules: impl IntoIterator<Item = DeviceRule>) -> Self {
         self.device_rules = rules.into_iter().collect();
+        self
+    }
+
+    /// A hook command at a lifecycle point (see [`HookPoint`](crate::HookPoint)
+    /// for where each runs and which failures abort). Hooks of one point run
+    /// in the order added, each with the container's state JSON on stdin
+    /// (`{"ociVersion","id","status","pid","bundle"}`).
+    ///
+    /// ```no_run
+    /// use palisade::{Container, Hook, HookPoint};
+    /// let c = Container::new("/bin/true").rootfs("/srv/busybox")
+    ///     .hook(HookPoint::CreateRuntime, Hook::new("/usr/local/bin/setup-net"));
+    /// ```
+    pub fn hook(mut self, point: crate::HookPoint, hook: crate::Hook) -> Self {
+        self.hooks
+            .push((point, crate::hooks::AnyHook::Command(hook)));
+        self
+    }
+
+    /// A closure hook, run in the calling process at `point` with the
+    /// state JSON (for `CreateContainer` and `StartContainer` too: it runs
+    /// on the host at that moment). An `Err` is the hook failing.
+    pub fn hook_fn(
+        mut self,
+        point: crate::HookPoint,
+        f: impl Fn(&str) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
+        self.hooks
+            .push((point, crate::hooks::AnyHook::Fn(std::sync::Arc::new(f))));
+        self
+    }
+
+    /// The container's id in hook state JSON (default `palisade-<pid>`).
+    pub fn id(mut self, id: &str) -> Self {
+        self.id = Some(id.to_owned());
+        self
+    }
+
+    /// The bundle path in hook state JSON (default empty).
+    pub fn bundle(mut self, path: &str) -> Self {
+        self.bundle = Some(path.to_owned());
         self
     }
 

@@ -66,10 +66,12 @@ pub enum Step {
     Init,
     /// `execve` of the program.
     Exec,
+    /// A lifecycle hook that aborts on failure (`detail` names it).
+    Hook,
 }
 
 impl Step {
-    pub(crate) const ALL: [Step; 29] = [
+    pub(crate) const ALL: [Step; 30] = [
         Step::Validate,
         Step::Cgroup,
         Step::Overlay,
@@ -99,6 +101,7 @@ impl Step {
         Step::Capabilities,
         Step::Init,
         Step::Exec,
+        Step::Hook,
     ];
 
     pub(crate) fn code(self) -> u32 {
@@ -137,7 +140,7 @@ impl SpawnError {
         SpawnError {
             step,
             errno,
-            detail: detail.into(),
+            detail: bounded(detail.into()),
             cleanup: None,
         }
     }
@@ -153,6 +156,21 @@ impl SpawnError {
     ) -> SpawnError {
         SpawnError::new(step, errno, err.to_string())
     }
+}
+
+/// Longest detail kept whole; a longer one (a megabyte of hostname, say)
+/// keeps its start and says how long it was, so logs stay readable.
+const MAX_DETAIL: usize = 512;
+
+fn bounded(detail: String) -> String {
+    if detail.len() <= MAX_DETAIL {
+        return detail;
+    }
+    let mut cut = MAX_DETAIL;
+    while !detail.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}… ({} bytes in all)", &detail[..cut], detail.len())
 }
 
 /// Errors of a running container's handle.

@@ -57,6 +57,7 @@ mod cleanup;
 mod config;
 mod error;
 mod exec;
+mod hooks;
 mod inroot;
 mod mountfd;
 mod net;
@@ -77,6 +78,7 @@ pub use config::{
 };
 pub use error::{Error, SpawnError, Step};
 pub use exec::Exec;
+pub use hooks::{Hook, HookFn, HookPoint};
 pub use spawn::{Child, Created};
 pub use spec::{
     CgroupConfig, ContainerConfig, JoinConfig, NetworkConfig, RlimitConfig, rlimit_by_name,

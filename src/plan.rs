@@ -106,6 +106,16 @@ pub(crate) struct Plan {
     pub parent_death_signal: Option<i32>,
     pub sync_fd: RawFd,
     pub err_fd: RawFd,
+    /// A pid namespace to join (fd, or -1): the child enters it and forks
+    /// the process that stays (see child::join_pid_namespace).
+    pub pid_join: RawFd,
+    /// The caller's argv and environment areas `[start, end)` (from
+    /// `/proc/self/stat`), wiped in the child's copy before it becomes
+    /// visible in a joined pid namespace.
+    pub wipe: [(usize, usize); 2],
+    /// Pause before `pivot_root` (a HOOKS record, then a byte on
+    /// `sync_fd`) so the parent runs createRuntime/createContainer hooks.
+    pub hooks_pause: bool,
     /// Create mode: the read end of the start pipe the child waits on
     /// just before execve (-1: start at once).
     pub start_fd: RawFd,
@@ -198,6 +208,24 @@ pub(crate) fn check_inner(what: &str, p: &str) -> Result<(), SpawnError> {
         )));
     }
     Ok(())
+}
+
+/// `[arg_start, arg_end)` and `[env_start, env_end)` of this process
+/// (`/proc/self/stat` fields 48–51); empty ranges if unreadable.
+fn arg_env_areas() -> [(usize, usize); 2] {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rfind(')').map_or("", |i| &stat[i + 1..]);
+    // Field 3 is the first after the command; 48 is the 46th from there.
+    let f: Vec<usize> = after
+        .split_whitespace()
+        .skip(45)
+        .take(4)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    match f[..] {
+        [a, b, c, d] if a <= b && c <= d => [(a, b), (c, d)],
+        _ => [(0, 0), (0, 0)],
+    }
 }
 
 impl Plan {
@@ -305,7 +333,18 @@ impl Plan {
                 )
             })
             .collect();
+        let pid_join_fd = c
+            .joins
+            .iter()
+            .find(|n| n.kind() == NsKind::Pid)
+            .map_or(-1, |n| {
+                use std::os::fd::{AsFd, AsRawFd};
+                n.as_fd().as_raw_fd()
+            });
         let mut keep_fds: Vec<RawFd> = vec![0, 1, 2, sync_fd, err_fd, init_fd];
+        if pid_join_fd >= 0 {
+            keep_fds.push(pid_join_fd);
+        }
         keep_fds.extend(stdio.iter().copied().filter(|&fd| fd >= 0));
         keep_fds.extend(joins.iter().map(|j| j.0));
         keep_fds.sort_unstable();
@@ -361,6 +400,16 @@ impl Plan {
             err_fd,
             init_fd,
             start_fd: -1,
+            pid_join: pid_join_fd,
+            wipe: arg_env_areas(),
+            hooks_pause: c.hooks.iter().any(|(p, _)| {
+                matches!(
+                    p,
+                    crate::HookPoint::Prestart
+                        | crate::HookPoint::CreateRuntime
+                        | crate::HookPoint::CreateContainer
+                )
+            }),
             keep_fds,
             terminal: None,
             pass_fds: Vec::new(),
@@ -402,10 +451,12 @@ impl Plan {
             for node in ["null", "zero", "full", "random", "urandom", "tty"] {
                 let path = cstr("device", &format!("/dev/{node}"))?;
                 push(
+                    // Read-only: root inside may read and write the device,
+                    // never chmod, chown or touch the host's inode (EROFS).
                     Op::Bind {
                         source: path.clone(),
                         recursive: false,
-                        attrs: attr::NOSUID | attr::NOEXEC,
+                        attrs: attr::RDONLY | attr::NOSUID | attr::NOEXEC,
                         target: path,
                         file: true,
                     },
@@ -501,7 +552,9 @@ impl Plan {
             Op::Bind {
                 source: path.clone(),
                 recursive: false,
-                attrs: crate::mountfd::attr::NOSUID | crate::mountfd::attr::NOEXEC,
+                attrs: crate::mountfd::attr::RDONLY
+                    | crate::mountfd::attr::NOSUID
+                    | crate::mountfd::attr::NOEXEC,
                 target: path,
                 file: true,
             }
@@ -696,6 +749,9 @@ impl Plan {
             Step::Sysctl => self.sysctls.get(i).map(|s| s.2.clone()).unwrap_or_default(),
             Step::JoinNamespace if i == (u32::MAX >> 1) as usize => {
                 "unshare cgroup namespace".into()
+            }
+            Step::JoinNamespace if i == (u32::MAX >> 2) as usize => {
+                "entering the pid namespace and forking in it".into()
             }
             Step::JoinNamespace => self.joins.get(i).map(|j| j.2.clone()).unwrap_or_default(),
             Step::Rlimit => self

@@ -11,8 +11,10 @@ use palisade_ns::{
     Clone3, CloneResult, ExitStatus, IdMaps, Namespace, NsKind, NsKinds, PidFd, SetGroups,
 };
 
+use crate::HookPoint;
 use crate::child::{self, RECORD_LEN};
 use crate::config::{Container, Device, Network, Rootfs, Stdio};
+use crate::hooks::AnyHook;
 use crate::net::HostNetwork;
 use crate::plan::{Plan, check_inner};
 use crate::rootfs::MountedRootfs;
@@ -171,6 +173,13 @@ impl Container {
         if self.id_maps.is_none() && self.has_new(NsKind::User) {
             return Err(SpawnError::invalid("a new user namespace needs id maps"));
         }
+        if let Some((uids, gids)) = &self.id_maps {
+            // IdMaps::single skips the checks IdMaps::new makes.
+            for (what, maps) in [("uid map", uids), ("gid map", gids)] {
+                IdMaps::new(maps.lines().to_vec())
+                    .map_err(|e| SpawnError::invalid(format!("{what}: {e}")))?;
+            }
+        }
         for d in &self.devices {
             let what = format!("device {} {}:{}", d.path.display(), d.major, d.minor);
             check_inner("device path", &d.path.to_string_lossy())?;
@@ -242,7 +251,71 @@ impl Container {
     /// Starts the container. Every failure names its step and leaves
     /// nothing behind on the host.
     pub fn spawn(self) -> Result<Child, SpawnError> {
-        Ok(self.launch(false)?.0)
+        // startContainer hooks run between a create and a start.
+        let gated = self
+            .hooks
+            .iter()
+            .any(|(p, _)| *p == HookPoint::StartContainer);
+        match self.launch(gated)? {
+            (child, Some(gate)) => Created { child, gate }.start(),
+            (mut child, None) => {
+                let failures = child.run_hooks(HookPoint::Poststart, "running");
+                child.hook_failures.extend(failures);
+                Ok(child)
+            }
+        }
+    }
+
+    fn hook_id(&self) -> String {
+        self.id
+            .clone()
+            .unwrap_or_else(|| format!("palisade-{}", std::process::id()))
+    }
+
+    /// prestart, createRuntime on the host; createContainer in the
+    /// child's mount namespace (before pivot_root).
+    fn run_create_hooks(&self, pid: i32) -> Result<(), SpawnError> {
+        let state = crate::hooks::state_json(
+            &self.hook_id(),
+            "creating",
+            pid,
+            self.bundle.as_deref().unwrap_or_default(),
+        );
+        let mut failures = crate::hooks::run_point(&self.hooks, HookPoint::Prestart, &state, None);
+        if failures.is_empty() {
+            failures = crate::hooks::run_point(&self.hooks, HookPoint::CreateRuntime, &state, None);
+        }
+        if failures.is_empty() {
+            let mnt = File::open(format!("/proc/{pid}/ns/mnt")).map_err(|e| {
+                SpawnError::new(
+                    Step::Hook,
+                    e.raw_os_error().map(Errno::from_raw),
+                    "the container's mount namespace",
+                )
+            })?;
+            let fd = mnt.as_raw_fd();
+            let enter = move || -> Box<dyn FnMut() -> std::io::Result<()> + Send + Sync> {
+                Box::new(move || {
+                    // SAFETY: setns on an fd the hook process inherited.
+                    if unsafe { libc::setns(fd, libc::CLONE_NEWNS) } != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                })
+            };
+            failures = crate::hooks::run_point(
+                &self.hooks,
+                HookPoint::CreateContainer,
+                &state,
+                Some(&enter),
+            );
+            drop(mnt);
+        }
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(SpawnError::new(Step::Hook, None, failures.join("; ")))
+        }
     }
 
     /// Creates the container without starting its program (the OCI
@@ -433,28 +506,17 @@ impl Container {
         if let Some(fd) = &cgroup_fd {
             clone = clone.into_cgroup(fd.as_fd());
         }
-        let pid_ns = self
-            .joins
-            .iter()
-            .find(|n| n.kind() == NsKind::Pid)
-            .map(|n| n.as_fd());
+        // A joined pid namespace is entered by the child itself, which
+        // forks the process that stays (see child::join_pid_namespace).
         let cloned = match &self.time_offsets {
             None => crate::spawner::run(|| {
-                let fork = || {
-                    // SAFETY: the child runs only child::run on the prepared plan.
-                    match unsafe { clone.spawn() } {
-                        Ok(CloneResult::Child) => unsafe { child::run(&plan) },
-                        other => other,
-                    }
-                };
-                match pid_ns {
-                    None => Ok(fork()),
-                    Some(ns) => crate::spawner::in_pid_namespace(ns, fork).map_err(|e| {
-                        SpawnError::new(Step::JoinNamespace, Some(e), "pid namespace")
-                    }),
+                // SAFETY: the child runs only child::run on the prepared plan.
+                match unsafe { clone.spawn() } {
+                    Ok(CloneResult::Child) => unsafe { child::run(&plan) },
+                    other => other,
                 }
-            })?,
-            Some(offsets) => spawn_in_time_namespace(&clone, offsets, &plan, pid_ns)?,
+            }),
+            Some(offsets) => spawn_in_time_namespace(&clone, offsets, &plan)?,
         };
         let cloned = match cloned {
             Ok(CloneResult::Parent(c)) => c,
@@ -472,11 +534,42 @@ impl Container {
         drop(init_moved);
         let term_ours = term_pair.map(|(ours, _theirs)| ours);
         drop(null);
-        let pid = cloned.pid;
-        let pidfd = match cloned.pidfd {
+        let mut pid = cloned.pid;
+        let mut pidfd = match cloned.pidfd {
             Some(p) => p,
             None => PidFd::open(pid).map_err(|e| SpawnError::from_lib(Step::Clone, e, None))?,
         };
+        if plan.pid_join >= 0 {
+            // The first child forked the process that stays, inside the
+            // joined pid namespace, as our child (CLONE_PARENT), told us
+            // its pid and exited: reap it, take the other.
+            let mut report = File::from(err_rd.try_clone().map_err(|e| {
+                SpawnError::new(Step::Prepare, e.raw_os_error().map(Errno::from_raw), "dup")
+            })?);
+            let rec = read_record(&mut report);
+            let _ = pidfd.wait();
+            match rec {
+                Ok(Some(r)) if r.step == child::PID => {
+                    pid = r.index as i32;
+                    pidfd = PidFd::open(pid).map_err(|e| {
+                        let _ = nix::sys::signal::kill(
+                            nix::unistd::Pid::from_raw(pid),
+                            nix::sys::signal::Signal::SIGKILL,
+                        );
+                        SpawnError::from_lib(Step::JoinNamespace, e, None)
+                    })?;
+                }
+                Ok(Some(r)) => return Err(r.error(&plan)),
+                Ok(None) => {
+                    return Err(SpawnError::new(
+                        Step::JoinNamespace,
+                        None,
+                        "the child exited before joining the pid namespace",
+                    ));
+                }
+                Err(e) => return Err(e),
+            }
+        }
         // From here on a failure must also kill and reap the child.
         let fail = |e: SpawnError| {
             let _ = pidfd.send_signal(libc::SIGKILL);
@@ -528,8 +621,35 @@ impl Container {
                 "release",
             )));
         }
-        drop(sync_wr);
         let mut report = File::from(err_rd);
+        if plan.hooks_pause {
+            // Mounts are made, pivot_root not yet: the host-side hooks and
+            // those in the container's mount namespace run now.
+            match read_record(&mut report) {
+                Ok(Some(rec)) if rec.step == child::HOOKS => {}
+                Ok(Some(rec)) => return Err(fail(rec.error(&plan))),
+                Ok(None) => {
+                    return Err(fail(SpawnError::new(
+                        Step::Sync,
+                        None,
+                        "the child exited before its hooks",
+                    )));
+                }
+                Err(e) => return Err(fail(e)),
+            }
+            if let Err(e) = self.run_create_hooks(pid) {
+                return Err(fail(e));
+            }
+            // SAFETY: writing one byte to our pipe.
+            if unsafe { libc::write(sync_wr.as_raw_fd(), [1u8].as_ptr().cast(), 1) } != 1 {
+                return Err(fail(SpawnError::new(
+                    Step::Sync,
+                    Some(Errno::last()),
+                    "release after hooks",
+                )));
+            }
+        }
+        drop(sync_wr);
         let pty = match term_ours {
             Some(sock) => match receive_terminal(&sock, console.as_ref(), &mut report, &plan) {
                 Ok(pty) => pty,
@@ -548,6 +668,10 @@ impl Container {
             stdout,
             stderr,
             pty,
+            hooks: self.hooks.clone(),
+            hook_id: self.hook_id(),
+            bundle: self.bundle.clone().unwrap_or_default(),
+            hook_failures: Vec::new(),
         };
         if let Some(start) = start_wr {
             // Create: the child reports READY just before execve, then
@@ -719,6 +843,32 @@ impl std::fmt::Debug for Gate {
     }
 }
 
+/// The `CLONE_NEW*` flags of the namespaces (but pid) in which `pid`
+/// differs from the caller: joining one's own user namespace is refused.
+fn differing_namespaces(pid: i32) -> libc::c_int {
+    let mut flags = 0;
+    for kind in [
+        NsKind::User,
+        NsKind::Mnt,
+        NsKind::Uts,
+        NsKind::Ipc,
+        NsKind::Net,
+        NsKind::Cgroup,
+        NsKind::Time,
+    ] {
+        let name = kind.proc_name();
+        let theirs = std::fs::metadata(format!("/proc/{pid}/ns/{name}"));
+        let ours = std::fs::metadata(format!("/proc/self/ns/{name}"));
+        if let (Ok(a), Ok(b)) = (theirs, ours) {
+            use std::os::unix::fs::MetadataExt;
+            if (a.dev(), a.ino()) != (b.dev(), b.ino()) {
+                flags |= kind.clone_flag();
+            }
+        }
+    }
+    flags
+}
+
 /// `clone3` from a helper thread that has unshared a time namespace and
 /// written its offsets, so the child is born into it with the offsets set
 /// (they cannot change once a process is inside).
@@ -726,7 +876,6 @@ fn spawn_in_time_namespace(
     clone: &Clone3<'_>,
     offsets: &palisade_ns::TimeOffsets,
     plan: &Plan,
-    pid_ns: Option<std::os::fd::BorrowedFd<'_>>,
 ) -> Result<palisade_ns::Result<CloneResult>, SpawnError> {
     let clone = clone.clone().namespaces({
         let mut n = palisade_ns::NsKinds::from_bits_retain(clone.flags() as u32 as i32);
@@ -735,18 +884,6 @@ fn spawn_in_time_namespace(
     });
     std::thread::scope(|s| {
         s.spawn(|| {
-            // This thread ends after the fork: it may stay in the pid
-            // namespace it enters.
-            // SAFETY: setns on a valid namespace fd.
-            if let Some(ns) = pid_ns {
-                if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWPID) } != 0 {
-                    return Err(SpawnError::new(
-                        Step::JoinNamespace,
-                        Some(Errno::last()),
-                        "pid namespace",
-                    ));
-                }
-            }
             palisade_ns::unshare(palisade_ns::NsKinds::TIME)
                 .map_err(|e| SpawnError::from_lib(Step::TimeOffsets, e, None))?;
             // SAFETY: gettid has no preconditions.
@@ -797,6 +934,10 @@ impl Created {
             mut child,
             mut gate,
         } = self;
+        let failures = child.run_hooks(HookPoint::StartContainer, "created");
+        if !failures.is_empty() {
+            return Err(SpawnError::new(Step::Hook, None, failures.join("; ")));
+        }
         let released = std::io::Write::write_all(&mut gate.start, &[1]);
         drop(gate.start);
         if let Err(e) = released {
@@ -810,6 +951,8 @@ impl Created {
         if let Some(rootfs) = child.host.rootfs.take() {
             let _ = rootfs.unmount();
         }
+        let failures = child.run_hooks(HookPoint::Poststart, "running");
+        child.hook_failures.extend(failures);
         Ok(child)
     }
 
@@ -867,6 +1010,10 @@ pub struct Child {
     /// The master of its terminal ([`Container::terminal`]), unless it
     /// went to a console socket.
     pty: Option<File>,
+    hooks: Vec<(HookPoint, AnyHook)>,
+    hook_id: String,
+    bundle: String,
+    hook_failures: Vec<String>,
 }
 
 impl Child {
@@ -936,11 +1083,45 @@ impl Child {
         Ok(status)
     }
 
-    /// Records the exit and the cgroup's last figures, then cleans up.
+    /// Records the exit and the cgroup's last figures, then cleans up
+    /// and runs the poststop hooks.
     fn reaped(&mut self, status: ExitStatus) -> Result<(), Error> {
         self.status = Some(status);
         self.final_stats = self.host.cgroup.as_ref().and_then(|cg| cg.stats().ok());
-        self.cleanup()
+        let cleaned = self.cleanup();
+        let failures = self.run_hooks(HookPoint::Poststop, "stopped");
+        self.hook_failures.extend(failures);
+        cleaned
+    }
+
+    /// Failures of hooks that do not abort (`poststart`, `poststop`), as
+    /// text naming the point and the hook, in order.
+    pub fn hook_failures(&self) -> &[String] {
+        &self.hook_failures
+    }
+
+    /// Runs the hooks of `point`; for `StartContainer` inside every
+    /// namespace of the container (user first) and its root.
+    fn run_hooks(&self, point: HookPoint, status: &str) -> Vec<String> {
+        if !self.hooks.iter().any(|(p, _)| *p == point) {
+            return Vec::new();
+        }
+        let state = crate::hooks::state_json(&self.hook_id, status, self.pid, &self.bundle);
+        if point != HookPoint::StartContainer {
+            return crate::hooks::run_point(&self.hooks, point, &state, None);
+        }
+        let flags = differing_namespaces(self.pid);
+        let pidfd = self.pidfd.as_raw_fd();
+        let enter = move || -> Box<dyn FnMut() -> std::io::Result<()> + Send + Sync> {
+            Box::new(move || {
+                // SAFETY: setns through a pidfd the hook process inherited.
+                if flags != 0 && unsafe { libc::setns(pidfd, flags) } != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            })
+        };
+        crate::hooks::run_point(&self.hooks, point, &state, Some(&enter))
     }
 
     /// The exit status if the container has exited (then cleans up).
@@ -1074,7 +1255,9 @@ impl Drop for Child {
     fn drop(&mut self) {
         if self.status.is_none() {
             let _ = self.pidfd.send_signal(libc::SIGKILL);
-            let _ = self.pidfd.wait();
+            if let Ok(status) = self.pidfd.wait() {
+                let _ = self.reaped(status);
+            }
         }
         let _ = self.cleanup();
     }

@@ -14,10 +14,7 @@
 //! process; the child resets its mask and dispositions before the program
 //! runs.
 
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::sync::{Mutex, mpsc};
-
-use nix::errno::Errno;
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
@@ -75,39 +72,4 @@ pub(crate) fn run<R: Send>(f: impl FnOnce() -> R + Send) -> R {
         Ok(r) => r,
         Err(_) => panic!("forking a container panicked on the palisade-spawner thread"),
     }
-}
-
-/// Runs `f` with the calling thread's children born in the pid namespace
-/// `pidns`, then returns the thread to its own.
-pub(crate) fn in_pid_namespace<R>(
-    pidns: BorrowedFd<'_>,
-    f: impl FnOnce() -> R,
-) -> Result<R, Errno> {
-    // SAFETY: open with a static path; checked.
-    let own = unsafe {
-        libc::open(
-            c"/proc/thread-self/ns/pid".as_ptr(),
-            libc::O_RDONLY | libc::O_CLOEXEC,
-        )
-    };
-    if own < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: a fresh fd owned here.
-    let own = unsafe { OwnedFd::from_raw_fd(own) };
-    // SAFETY: setns on valid namespace fds.
-    if unsafe { libc::setns(pidns.as_raw_fd(), libc::CLONE_NEWPID) } != 0 {
-        return Err(Errno::last());
-    }
-    let r = f();
-    // SAFETY: as above; returning to our own active namespace is allowed.
-    if unsafe { libc::setns(own.as_raw_fd(), libc::CLONE_NEWPID) } != 0 {
-        // Children of this thread would keep landing in the other
-        // namespace: better to stop than to fork there unasked.
-        panic!(
-            "palisade-spawner: cannot return to its own pid namespace: {}",
-            Errno::last()
-        );
-    }
-    Ok(r)
 }

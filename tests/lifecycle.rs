@@ -266,3 +266,123 @@ fn exec_joins_every_namespace_the_cgroup_and_the_capabilities() {
         assert_eq!(err.step, Step::Validate, "{err}");
     });
 }
+
+#[test]
+fn hooks_run_in_order_with_the_state_and_the_spec_failure_semantics() {
+    let Some(root) = require_root("spawns containers") else {
+        return;
+    };
+    use palisade::{Hook, HookPoint};
+    let tmp = TempDir::new("hooks");
+    let log = tmp.path().join("log");
+    let host_hook = |point: &str| {
+        Hook::new("/bin/sh").args([
+            "sh".to_owned(),
+            "-c".to_owned(),
+            format!(
+                "s=$(cat); case \"$s\" in *'\"id\":\"hooked\"'*) ;; *) exit 9;; esac; \
+                 st=${{s#*\\\"status\\\":\\\"}}; echo {point} ${{st%%\\\"*}} >> {}",
+                log.display()
+            ),
+        ])
+    };
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen2 = seen.clone();
+    let (root, ()) = root.assert_no_leaks(|| {
+        let mut child = busybox("echo program >> /out/log")
+            .id("hooked")
+            .mount(Mount::Bind {
+                source: tmp.path().to_owned(),
+                target: "/out".into(),
+                readonly: false,
+            })
+            .hook(HookPoint::Prestart, host_hook("prestart"))
+            .hook(HookPoint::CreateRuntime, host_hook("createRuntime"))
+            // In the container's mount namespace before pivot_root: the
+            // host's paths are still there.
+            .hook(HookPoint::CreateContainer, host_hook("createContainer"))
+            // Inside the container: its own /bin/sh and the bind at /out.
+            .hook(
+                HookPoint::StartContainer,
+                Hook::new("/bin/sh").args([
+                    "sh",
+                    "-c",
+                    "echo startContainer $(hostname) >> /out/log",
+                ]),
+            )
+            .hook(HookPoint::Poststart, host_hook("poststart"))
+            .hook(
+                HookPoint::Poststart,
+                Hook::new("/bin/sh").args(["sh", "-c", "exit 3"]),
+            )
+            .hook(HookPoint::Poststart, host_hook("poststart2"))
+            .hook(HookPoint::Poststop, host_hook("poststop"))
+            .hook_fn(HookPoint::Poststop, move |state| {
+                seen2.lock().unwrap().push(state.to_owned());
+                Ok(())
+            })
+            .hostname("hooked-box")
+            .spawn()
+            .unwrap();
+        assert_eq!(child.wait().unwrap(), ExitStatus::Exited(0));
+        assert_eq!(
+            child.hook_failures().len(),
+            1,
+            "{:?}",
+            child.hook_failures()
+        );
+        assert!(
+            child.hook_failures()[0].contains("Poststart"),
+            "{:?}",
+            child.hook_failures()
+        );
+    });
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[..3],
+        [
+            "prestart creating",
+            "createRuntime creating",
+            "createContainer creating"
+        ],
+        "{text}"
+    );
+    assert_eq!(lines[3], "startContainer hooked-box", "{text}");
+    // The program and the poststart hooks race; poststop is last.
+    let mut middle = lines[4..lines.len() - 1].to_vec();
+    middle.sort();
+    assert_eq!(
+        middle,
+        ["poststart running", "poststart2 running", "program"],
+        "{text}"
+    );
+    assert_eq!(lines[lines.len() - 1], "poststop stopped", "{text}");
+    let states = seen.lock().unwrap();
+    assert_eq!(states.len(), 1);
+    assert!(states[0].contains("\"status\":\"stopped\""), "{states:?}");
+
+    // A hanging createRuntime hook is killed at its timeout and aborts,
+    // leaving nothing behind; so does a failing startContainer hook.
+    let (root, ()) = root.assert_no_leaks(|| {
+        let started = std::time::Instant::now();
+        let err = busybox("true")
+            .hook(
+                HookPoint::CreateRuntime,
+                Hook::new("/bin/sleep")
+                    .args(["sleep", "30"])
+                    .timeout(std::time::Duration::from_millis(200)),
+            )
+            .spawn()
+            .unwrap_err();
+        assert_eq!(err.step, Step::Hook, "{err}");
+        assert!(err.to_string().contains("timed out"), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        let err = busybox("true")
+            .hook(HookPoint::StartContainer, Hook::new("/bin/false"))
+            .spawn()
+            .unwrap_err();
+        assert_eq!(err.step, Step::Hook, "{err}");
+    });
+    drop(root);
+}

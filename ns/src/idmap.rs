@@ -80,10 +80,17 @@ impl IdMaps {
             if l.count == 0 {
                 return invalid(format!("line {}: `{l}` maps zero ids", i + 1));
             }
-            if l.inside.checked_add(l.count - 1).is_none()
-                || l.outside.checked_add(l.count - 1).is_none()
+            // 4294967295 is (uid_t)-1, "no id", which the kernel refuses
+            // on both sides of a map.
+            let last = u32::MAX - 1;
+            if l.inside
+                .checked_add(l.count - 1)
+                .is_none_or(|end| end > last)
+                || l.outside
+                    .checked_add(l.count - 1)
+                    .is_none_or(|end| end > last)
             {
-                return invalid(format!("line {}: `{l}` runs past id {}", i + 1, u32::MAX));
+                return invalid(format!("line {}: `{l}` runs past id {last}", i + 1));
             }
         }
         for side in [|m: &IdMap| m.inside, |m: &IdMap| m.outside] {
@@ -270,6 +277,10 @@ mod tests {
         assert!(IdMaps::new(vec![]).is_err());
         assert!(IdMaps::new(vec![IdMap::new(0, 0, 0)]).is_err());
         assert!(IdMaps::new(vec![IdMap::new(u32::MAX, 0, 2)]).is_err());
+        // (uid_t)-1 is no id: refused on either side, even alone.
+        assert!(IdMaps::new(vec![IdMap::new(0, u32::MAX, 1)]).is_err());
+        assert!(IdMaps::new(vec![IdMap::new(u32::MAX, 0, 1)]).is_err());
+        assert!(IdMaps::new(vec![IdMap::new(0, u32::MAX - 1, 1)]).is_ok());
         assert!(IdMaps::new(vec![IdMap::new(0, 10, 5), IdMap::new(5, 10, 1)]).is_err());
         let too_many = (0..341).map(|i| IdMap::new(i, i, 1)).collect();
         let err = IdMaps::new(too_many).unwrap_err().to_string();
