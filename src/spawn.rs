@@ -420,13 +420,19 @@ impl Container {
         } else {
             (None, None)
         };
-        let null = File::open("/dev/null").map_err(|e| {
-            SpawnError::new(
-                Step::Prepare,
-                e.raw_os_error().map(Errno::from_raw),
-                "/dev/null",
-            )
-        })?;
+        // Read-write: Stdio::Null on stdout/stderr takes the program's
+        // writes (a read-only /dev/null fails them with EBADF).
+        let null = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/null")
+            .map_err(|e| {
+                SpawnError::new(
+                    Step::Prepare,
+                    e.raw_os_error().map(Errno::from_raw),
+                    "/dev/null",
+                )
+            })?;
         let mut parent_ends: [Option<File>; 3] = [None, None, None];
         let mut child_ends: Vec<OwnedFd> = Vec::new();
         let mut stdio_fds = [-1 as RawFd; 3];
