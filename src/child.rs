@@ -68,6 +68,25 @@ unsafe fn join_pid_namespace(plan: &Plan) {
     }
 }
 
+/// Installs the compiled filter (one raw seccomp(2) call). A listener fd
+/// (a profile with `Notify`) is not handed out yet: it is closed, so the
+/// notified calls fail with `ENOSYS` rather than hang.
+unsafe fn install_seccomp(plan: &Plan) {
+    if let Some((filter, flags)) = &plan.seccomp {
+        match filter.install(*flags) {
+            Ok(Some(listener)) => {
+                // SAFETY: our fd.
+                unsafe { libc::close(listener) };
+            }
+            Ok(None) => {}
+            Err(e) => {
+                set_errno(e as i32);
+                report(plan, Step::Seccomp, 0);
+            }
+        }
+    }
+}
+
 /// The step code of the record a child writes when its mounts are made
 /// and it waits (on the sync pipe) for the parent's hooks.
 pub(crate) const HOOKS: u32 = u32::MAX - 1;
@@ -284,9 +303,15 @@ pub(crate) unsafe fn run(plan: &Plan) -> ! {
             terminal(plan, sock, rows, cols);
         }
         enter_cwd(plan);
+        if plan.seccomp_early {
+            install_seccomp(plan);
+        }
         if let Err((step, errno)) = plan.caps.apply_in_child() {
             set_errno(errno as i32);
             report(plan, Step::Capabilities, caps_index(step));
+        }
+        if !plan.seccomp_early {
+            install_seccomp(plan);
         }
         if plan.start_fd >= 0 {
             // Created: say so, then wait to be started (EOF: abandoned).

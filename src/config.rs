@@ -606,6 +606,10 @@ pub struct Container {
     pub(crate) console_socket: Option<PathBuf>,
     /// Extra fds for the program, at these numbers.
     pub(crate) pass_fds: Vec<(std::os::fd::OwnedFd, i32)>,
+    pub(crate) umask: Option<u32>,
+    pub(crate) oom_score_adj: Option<i32>,
+    /// Join a new session keyring (runc's default).
+    pub(crate) session_keyring: bool,
     pub(crate) init: bool,
     pub(crate) parent_death_signal: Option<i32>,
     pub(crate) rootless: bool,
@@ -668,6 +672,9 @@ impl Container {
             terminal: None,
             console_socket: None,
             pass_fds: Vec::new(),
+            umask: None,
+            oom_score_adj: None,
+            session_keyring: true,
             init: false,
             parent_death_signal: Some(libc::SIGKILL),
             // SAFETY: geteuid has no preconditions.
@@ -1046,6 +1053,59 @@ impl Container {
     /// ```
     pub fn pass_fd(mut self, fd: std::os::fd::OwnedFd, number: i32) -> Self {
         self.pass_fds.push((fd, number));
+        self
+    }
+
+    /// The program's file mode creation mask (`umask(2)`, OCI
+    /// `process.user.umask`), set just before `execve`. Bits beyond 0o777
+    /// are a `Validate` error. Default: inherited from the caller.
+    ///
+    /// ```no_run
+    /// palisade::Container::new("/bin/sh").rootfs("/srv/busybox").umask(0o027).spawn()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn umask(mut self, mask: u32) -> Self {
+        self.umask = Some(mask);
+        self
+    }
+
+    /// The program's `oom_score_adj` (-1000..=1000, proc(5); OCI
+    /// `process.oomScoreAdj`, `docker run --oom-score-adj`), written to
+    /// `/proc/self/oom_score_adj` in the child before capabilities are
+    /// dropped (lowering it needs `CAP_SYS_RESOURCE`). Out of range is a
+    /// `Validate` error.
+    ///
+    /// ```no_run
+    /// palisade::Container::new("/bin/sh").rootfs("/srv/busybox").oom_score_adj(500).spawn()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn oom_score_adj(mut self, value: i32) -> Self {
+        self.oom_score_adj = Some(value);
+        self
+    }
+
+    /// A resource limit by kind (`setrlimit(2)`; OCI `process.rlimits`,
+    /// `docker run --ulimit nofile=1024:2048`). Soft above hard is a
+    /// `Validate` error. Names parse with [`RlimitKind::from_str`](std::str::FromStr).
+    ///
+    /// ```no_run
+    /// use palisade::{Container, RlimitKind};
+    /// Container::new("/bin/sh").rootfs("/srv/busybox")
+    ///     .ulimit(RlimitKind::Nofile, 1024, 2048)
+    ///     .ulimit("nproc".parse()?, 64, 64)
+    ///     .spawn()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn ulimit(self, kind: crate::RlimitKind, soft: u64, hard: u64) -> Self {
+        self.rlimit(kind.resource(), soft, hard)
+    }
+
+    /// Join a new anonymous session keyring (`KEYCTL_JOIN_SESSION_KEYRING`,
+    /// keyrings(7)) so the container shares no keys with the caller's
+    /// session — runc's default, and this one's. `false` keeps the
+    /// caller's. A kernel without keyrings (`ENOSYS`) is not an error.
+    pub fn session_keyring(mut self, yes: bool) -> Self {
+        self.session_keyring = yes;
         self
     }
 

@@ -68,10 +68,12 @@ pub enum Step {
     Exec,
     /// A lifecycle hook that aborts on failure (`detail` names it).
     Hook,
+    /// Compiling or installing the seccomp filter.
+    Seccomp,
 }
 
 impl Step {
-    pub(crate) const ALL: [Step; 30] = [
+    pub(crate) const ALL: [Step; 31] = [
         Step::Validate,
         Step::Cgroup,
         Step::Overlay,
@@ -102,6 +104,7 @@ impl Step {
         Step::Init,
         Step::Exec,
         Step::Hook,
+        Step::Seccomp,
     ];
 
     pub(crate) fn code(self) -> u32 {

@@ -99,7 +99,7 @@ impl Hook {
     pub(crate) fn run(
         &self,
         state: &str,
-        pre_exec: Option<Box<dyn FnMut() -> std::io::Result<()> + Send + Sync>>,
+        pre_exec: Option<PreExec>,
     ) -> Result<(), String> {
         let mut cmd = Command::new(&self.path);
         if let Some(argv0) = self.args.first() {
@@ -149,6 +149,10 @@ impl Hook {
     }
 }
 
+/// Runs in a hook's forked process before `execve` (entering the
+/// container's namespaces).
+pub(crate) type PreExec = Box<dyn FnMut() -> std::io::Result<()> + Send + Sync>;
+
 /// A closure hook: gets the state JSON; an `Err` is the hook failing.
 pub type HookFn = Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
 
@@ -197,7 +201,7 @@ pub(crate) fn run_point(
     hooks: &[(HookPoint, AnyHook)],
     point: HookPoint,
     state: &str,
-    enter: Option<&dyn Fn() -> Box<dyn FnMut() -> std::io::Result<()> + Send + Sync>>,
+    enter: Option<&dyn Fn() -> PreExec>,
 ) -> Vec<String> {
     let mut failures = Vec::new();
     for (p, hook) in hooks {

@@ -106,6 +106,14 @@ pub(crate) struct Plan {
     pub parent_death_signal: Option<i32>,
     pub sync_fd: RawFd,
     pub err_fd: RawFd,
+    /// The compiled syscall filter and the install flags the kernel has;
+    /// `seccomp_early`: install before capabilities are dropped (no
+    /// `no_new_privs`), else last before execve.
+    pub seccomp: Option<(
+        std::sync::Arc<palisade_seccomp::CompiledFilter>,
+        palisade_seccomp::InstallFlags,
+    )>,
+    pub seccomp_early: bool,
     /// A pid namespace to join (fd, or -1): the child enters it and forks
     /// the process that stays (see child::join_pid_namespace).
     pub pid_join: RawFd,
@@ -208,6 +216,47 @@ pub(crate) fn check_inner(what: &str, p: &str) -> Result<(), SpawnError> {
         )));
     }
     Ok(())
+}
+
+/// The container's filter, compiled: Docker's profile once per capability
+/// set (cached: libseccomp takes milliseconds), another profile each time.
+#[allow(clippy::type_complexity)]
+fn compile_seccomp(
+    c: &Container,
+) -> Result<
+    Option<(
+        std::sync::Arc<palisade_seccomp::CompiledFilter>,
+        palisade_seccomp::InstallFlags,
+    )>,
+    SpawnError,
+> {
+    use palisade_seccomp::{CompiledFilter, InstallFlags, Profile};
+    use std::sync::{Arc, Mutex};
+    static DOCKER: Mutex<Vec<(palisade_caps::CapSet, Arc<CompiledFilter>)>> =
+        Mutex::new(Vec::new());
+    let compile = |p: &Profile| -> Result<Arc<CompiledFilter>, SpawnError> {
+        p.to_filter()
+            .and_then(|f| f.compile())
+            .map(Arc::new)
+            .map_err(|e| SpawnError::from_lib(Step::Seccomp, e, None))
+    };
+    let filter = match &c.seccomp {
+        crate::config::Seccomp::Unconfined => return Ok(None),
+        crate::config::Seccomp::Profile(p) => compile(p)?,
+        crate::config::Seccomp::DockerDefault => {
+            let mut cache = DOCKER.lock().unwrap_or_else(|p| p.into_inner());
+            match cache.iter().find(|(caps, _)| *caps == c.capabilities) {
+                Some((_, f)) => f.clone(),
+                None => {
+                    let f = compile(&Profile::docker_default(&c.capabilities))?;
+                    cache.push((c.capabilities, f.clone()));
+                    f
+                }
+            }
+        }
+    };
+    let flags = filter.profile_flags() & InstallFlags::available();
+    Ok(Some((filter, flags)))
 }
 
 /// `[arg_start, arg_end)` and `[env_start, env_end)` of this process
@@ -400,6 +449,8 @@ impl Plan {
             err_fd,
             init_fd,
             start_fd: -1,
+            seccomp: compile_seccomp(c)?,
+            seccomp_early: !c.no_new_privs,
             pid_join: pid_join_fd,
             wipe: arg_env_areas(),
             hooks_pause: c.hooks.iter().any(|(p, _)| {

@@ -294,7 +294,7 @@ impl Container {
                 )
             })?;
             let fd = mnt.as_raw_fd();
-            let enter = move || -> Box<dyn FnMut() -> std::io::Result<()> + Send + Sync> {
+            let enter = move || -> crate::hooks::PreExec {
                 Box::new(move || {
                     // SAFETY: setns on an fd the hook process inherited.
                     if unsafe { libc::setns(fd, libc::CLONE_NEWNS) } != 0 {
@@ -1118,7 +1118,7 @@ impl Child {
         }
         let flags = differing_namespaces(self.pid);
         let pidfd = self.pidfd.as_raw_fd();
-        let enter = move || -> Box<dyn FnMut() -> std::io::Result<()> + Send + Sync> {
+        let enter = move || -> crate::hooks::PreExec {
             Box::new(move || {
                 // SAFETY: setns through a pidfd the hook process inherited.
                 if flags != 0 && unsafe { libc::setns(pidfd, flags) } != 0 {
