@@ -11,7 +11,7 @@ use palisade_caps::ApplyStep;
 use crate::Step;
 use crate::inroot::{self, Create};
 use crate::mountfd;
-use crate::plan::{Op, Plan, STDIO_PASSED, STDIO_TERMINAL};
+use crate::plan::{Op, Plan, RLIMIT_KEYRING, RLIMIT_OOM, STDIO_PASSED, STDIO_TERMINAL};
 
 /// Exit code of a child that failed before `execve` (the parent reports the
 /// real cause from the error pipe).
@@ -294,6 +294,17 @@ pub(crate) unsafe fn run(plan: &Plan) -> ! {
                 report(plan, Step::Rlimit, i as u32);
             }
         }
+        if let Some(text) = &plan.oom_score_adj {
+            // Before capabilities go: lowering it needs CAP_SYS_RESOURCE.
+            let fd = libc::open(
+                c"/proc/self/oom_score_adj".as_ptr(),
+                libc::O_WRONLY | libc::O_CLOEXEC,
+            );
+            if fd < 0 || libc::write(fd, text.as_ptr().cast(), text.len()) != text.len() as isize {
+                report(plan, Step::Rlimit, RLIMIT_OOM);
+            }
+            libc::close(fd);
+        }
         for (target, &fd) in plan.stdio.iter().enumerate() {
             if fd >= 0 && libc::dup2(fd, target as libc::c_int) < 0 {
                 report(plan, Step::Stdio, target as u32);
@@ -301,6 +312,19 @@ pub(crate) unsafe fn run(plan: &Plan) -> ! {
         }
         if let Some((sock, rows, cols)) = plan.terminal {
             terminal(plan, sock, rows, cols);
+        }
+        // Before seccomp (Docker's profile refuses keyctl) and the id
+        // switch; the possessor keeps every right to it after the switch.
+        // No keyrings in the kernel: nothing to hide.
+        if plan.session_keyring
+            && libc::syscall(
+                libc::SYS_keyctl,
+                KEYCTL_JOIN_SESSION_KEYRING,
+                std::ptr::null::<libc::c_char>(),
+            ) < 0
+            && errno() != libc::ENOSYS
+        {
+            report(plan, Step::Rlimit, RLIMIT_KEYRING);
         }
         enter_cwd(plan);
         if plan.seccomp_early {
@@ -334,6 +358,14 @@ pub(crate) unsafe fn run(plan: &Plan) -> ! {
         // the pipe is inherited by palisade-init, which marks it
         // close-on-exec before the program's execve: its EOF tells the
         // parent the program started.
+        if let Some(mask) = plan.umask {
+            libc::umask(mask);
+        }
+        let argv = if plan.exec_argvs.is_empty() {
+            &plan.argv_ptrs
+        } else {
+            &plan.exec_argvs[search_path(plan)]
+        };
         // Passed fds last: every source and the two fds above are
         // numbered above every target (the parent moved them), so no
         // dup3 clobbers one still needed. dup3 clears close-on-exec.
@@ -348,12 +380,38 @@ pub(crate) unsafe fn run(plan: &Plan) -> ! {
             libc::SYS_execveat,
             plan.init_fd,
             c"".as_ptr(),
-            plan.argv_ptrs.as_ptr(),
+            argv.as_ptr(),
             plan.envp_ptrs.as_ptr(),
             libc::AT_EMPTY_PATH,
         );
         report(plan, Step::Exec, 0)
     }
+}
+
+const KEYCTL_JOIN_SESSION_KEYRING: libc::c_int = 1;
+
+/// The index of the first `PATH` candidate that is an executable regular
+/// file for us (as `execvp(3)` looks, in the container's root now), or a
+/// failure record: `EACCES` if one existed but was not executable, else
+/// `ENOENT`.
+unsafe fn search_path(plan: &Plan) -> usize {
+    let mut denied = false;
+    for (i, argv) in plan.exec_argvs.iter().enumerate() {
+        let path = argv[4];
+        // SAFETY: a prepared NUL-terminated path; a stack stat buffer.
+        unsafe {
+            let mut st: libc::stat = std::mem::zeroed();
+            if libc::stat(path, &mut st) != 0 || st.st_mode & libc::S_IFMT != libc::S_IFREG {
+                continue;
+            }
+            if libc::faccessat(libc::AT_FDCWD, path, libc::X_OK, libc::AT_EACCESS) == 0 {
+                return i;
+            }
+        }
+        denied = true;
+    }
+    set_errno(if denied { libc::EACCES } else { libc::ENOENT });
+    report(plan, Step::Exec, 0)
 }
 
 /// The container's terminal (after `pivot_root`): a pty from its devpts,

@@ -258,6 +258,20 @@ impl Device {
     }
 }
 
+/// The container's syscall filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Seccomp {
+    /// Docker's default profile, its capability-dependent rules resolved
+    /// against the container's capabilities (what `docker run` gives).
+    #[default]
+    DockerDefault,
+    /// A profile of one's own (OCI `linux.seccomp`, or a Docker/Podman
+    /// profile file: [`Profile::from_json`](palisade_seccomp::Profile::from_json)).
+    Profile(palisade_seccomp::Profile),
+    /// No filter (`--security-opt seccomp=unconfined`).
+    Unconfined,
+}
+
 /// The container's network.
 #[derive(Debug)]
 pub enum Network {
@@ -586,6 +600,7 @@ pub struct Container {
     /// An exec: the running container's cgroup to join (not to create).
     pub(crate) exec_cgroup: Option<palisade_cgroup::Cgroup>,
     pub(crate) device_rules: Vec<DeviceRule>,
+    pub(crate) seccomp: Seccomp,
     pub(crate) hooks: Vec<(crate::HookPoint, crate::hooks::AnyHook)>,
     pub(crate) id: Option<String>,
     pub(crate) bundle: Option<String>,
@@ -655,6 +670,7 @@ impl Container {
             cgroup: None,
             exec_cgroup: None,
             device_rules: DeviceRule::docker_default(),
+            seccomp: Seccomp::DockerDefault,
             hooks: Vec::new(),
             id: None,
             bundle: None,
@@ -781,6 +797,30 @@ impl Container {
     pub fn bundle(mut self, path: &str) -> Self {
         self.bundle = Some(path.to_owned());
         self
+    }
+
+    /// The syscall filter (default [`Seccomp::DockerDefault`], as `docker
+    /// run`). It is compiled in the parent (Docker's profile once per
+    /// capability set, then cached) and installed in the child with one
+    /// `seccomp(2)` call: last before `execve` when `no_new_privs` is set,
+    /// otherwise before capabilities are dropped, while `CAP_SYS_ADMIN` is
+    /// still held (as runc orders it). A call the profile does not know
+    /// gets `ENOSYS`, so libc falls back to an older one.
+    ///
+    /// ```no_run
+    /// use palisade::{Container, Seccomp, seccomp::Profile};
+    /// let profile = Profile::from_json(&std::fs::read_to_string("/etc/containers/seccomp.json")?)?;
+    /// let c = Container::new("/bin/sh").rootfs("/srv/busybox").seccomp(Seccomp::Profile(profile));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn seccomp(mut self, filter: Seccomp) -> Self {
+        self.seccomp = filter;
+        self
+    }
+
+    /// No syscall filter: `seccomp(Seccomp::Unconfined)`.
+    pub fn seccomp_unconfined(self) -> Self {
+        self.seccomp(Seccomp::Unconfined)
     }
 
     /// Makes a device node in the container and allows it (see [`Device`]).

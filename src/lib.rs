@@ -76,7 +76,7 @@ pub use attrs::{RlimitKind, UnknownRlimit};
 pub use cleanup::{CleanupReport, cleanup_stale};
 pub use config::{
     Container, DOCKER_MASKED_PATHS, DOCKER_READONLY_PATHS, Device, Macvlan, Mount, Network, Rlimit,
-    Rootfs, Stdio, TmpfsOptions, Veth,
+    Rootfs, Seccomp, Stdio, TmpfsOptions, Veth,
 };
 pub use error::{Error, SpawnError, Step};
 pub use exec::Exec;
@@ -94,3 +94,4 @@ pub use palisade_ns::{
     self as ns, ExitStatus, IdMap, IdMaps, Namespace, NsKind, NsKinds, TimeOffsets,
 };
 pub use palisade_overlay as overlay;
+pub use palisade_seccomp as seccomp;

@@ -67,6 +67,10 @@ pub(crate) struct PlannedOp {
 pub(crate) const STDIO_TERMINAL: u32 = 100;
 /// See [`STDIO_TERMINAL`].
 pub(crate) const STDIO_PASSED: u32 = 1000;
+/// `Step::Rlimit` record indexes of the other process attributes.
+pub(crate) const RLIMIT_OOM: u32 = 10_000;
+/// See [`RLIMIT_OOM`].
+pub(crate) const RLIMIT_KEYRING: u32 = 10_001;
 
 /// A path inside the container, to mask or make read-only after pivot.
 pub(crate) struct InnerPath {
@@ -142,6 +146,18 @@ pub(crate) struct Plan {
     /// What stays open into `execveat` of palisade-init (sorted): stdio,
     /// the passed numbers, the error pipe and the image itself.
     pub final_keep: Vec<RawFd>,
+    /// `umask` just before execve.
+    pub umask: Option<libc::mode_t>,
+    /// The text written to `/proc/self/oom_score_adj`.
+    pub oom_score_adj: Option<Vec<u8>>,
+    /// `KEYCTL_JOIN_SESSION_KEYRING` after the id switch.
+    pub session_keyring: bool,
+    /// A program found through `PATH`: the candidates in order (owning
+    /// the strings) and, for each, palisade-init's argv naming it. The
+    /// child execs the first that is an executable regular file. Empty:
+    /// the program is a path, `argv_ptrs` is used as is.
+    exec_paths: Vec<CString>,
+    pub exec_argvs: Vec<Vec<*const libc::c_char>>,
 }
 
 // SAFETY: the raw pointers in `argv_ptrs`/`envp_ptrs` point into CStrings
@@ -465,6 +481,11 @@ impl Plan {
             terminal: None,
             pass_fds: Vec::new(),
             final_keep: vec![0, 1, 2, err_fd.min(init_fd), err_fd.max(init_fd)],
+            umask: c.umask,
+            oom_score_adj: c.oom_score_adj.map(crate::attrs::oom_text),
+            session_keyring: c.session_keyring,
+            exec_paths: Vec::new(),
+            exec_argvs: Vec::new(),
         })
     }
 
@@ -757,6 +778,24 @@ impl Plan {
         self.keep_fds.dedup();
     }
 
+    /// A program without a `/`: the `PATH` candidates the child tries
+    /// (see [`crate::attrs::candidates`]); argv\[4\] (palisade-init's
+    /// PATH) names each in its own argv copy, argv\[5\] stays the name.
+    pub(crate) fn search_path(&mut self, c: &Container) -> Result<(), SpawnError> {
+        if c.program.contains('/') {
+            return Ok(());
+        }
+        for cand in crate::attrs::candidates(&c.program, &c.env) {
+            self.exec_paths.push(crate::attrs::ccand(&cand)?);
+        }
+        for p in &self.exec_paths {
+            let mut argv = self.argv_ptrs.clone();
+            argv[4] = p.as_ptr();
+            self.exec_argvs.push(argv);
+        }
+        Ok(())
+    }
+
     /// Passed fds (source, number), sources above every number.
     pub(crate) fn add_pass_fds(&mut self, pairs: Vec<(RawFd, i32)>) {
         self.keep_fds.extend(pairs.iter().map(|p| p.0));
@@ -805,6 +844,10 @@ impl Plan {
                 "entering the pid namespace and forking in it".into()
             }
             Step::JoinNamespace => self.joins.get(i).map(|j| j.2.clone()).unwrap_or_default(),
+            Step::Rlimit if index == RLIMIT_OOM => "writing /proc/self/oom_score_adj".into(),
+            Step::Rlimit if index == RLIMIT_KEYRING => {
+                "joining a new session keyring (KEYCTL_JOIN_SESSION_KEYRING)".into()
+            }
             Step::Rlimit => self
                 .rlimits
                 .get(i)
@@ -815,6 +858,15 @@ impl Plan {
                     )
                 })
                 .unwrap_or_default(),
+            Step::Exec if !self.exec_paths.is_empty() => format!(
+                "execve {} (searched PATH: {})",
+                self.program.to_string_lossy(),
+                self.exec_paths
+                    .iter()
+                    .map(|p| p.to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
             Step::Exec => format!("execve {}", self.program.to_string_lossy()),
             Step::Stdio => match index {
                 0..=2 => format!("stream {index} (dup2)"),

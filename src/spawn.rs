@@ -99,8 +99,12 @@ impl Container {
     }
 
     fn validate(&self) -> Result<(), SpawnError> {
-        check_inner("program", &self.program)?;
+        // A name without `/` is looked up in the container's PATH.
+        if self.program.contains('/') || self.program.is_empty() {
+            check_inner("program", &self.program)?;
+        }
         crate::passfd::validate(self)?;
+        crate::attrs::validate(self)?;
         crate::plan::check_early(self)?;
         check_inner("working directory", &self.cwd)?;
         for (k, _) in &self.env {
@@ -492,6 +496,7 @@ impl Container {
             plan.add_terminal(theirs.as_raw_fd(), rows, cols);
         }
         plan.add_pass_fds(pass_pairs);
+        plan.search_path(self)?;
         // A cgroup made for device rules counts too.
         plan.unshare_cgroup = self.has_new(NsKind::Cgroup) && host.cgroup.is_some();
 
