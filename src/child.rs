@@ -538,6 +538,12 @@ unsafe fn enter_rootfs(plan: &Plan, root: &std::ffi::CStr) {
                 report(plan, Step::ReadonlyPath, i as u32);
             }
         }
+        if plan.readonly_rootfs {
+            if let Err(e) = mountfd::setattr(newroot, mountfd::attr::RDONLY, 0, 0, false) {
+                set_errno(e);
+                report(plan, Step::ReadonlyPath, u32::MAX);
+            }
+        }
         libc::close(null);
         libc::close(newroot);
     }
@@ -645,6 +651,16 @@ unsafe fn do_op(root: RawFd, op: &Op) -> Result<(), i32> {
                 let e = errno();
                 libc::close(fd);
                 if ok { Ok(()) } else { Err(e) }
+            }
+            Op::Propagation {
+                target: t,
+                propagation,
+                recursive,
+            } => {
+                let fd = target(root, t, Create::Nothing)?;
+                let r = mountfd::setattr(fd, 0, 0, *propagation, *recursive);
+                libc::close(fd);
+                r
             }
             Op::Symlink { to, dir, name } => {
                 let fd = target(root, dir, Create::Dir)?;

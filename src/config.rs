@@ -67,9 +67,59 @@ pub enum Mount {
         #[cfg_attr(feature = "serde", serde(default))]
         options: TmpfsOptions,
     },
+    /// Any mount an OCI `mounts[]` entry describes: `fstype` (`bind` for
+    /// a bind, or any filesystem: `proc`, `sysfs`, `tmpfs`, `devpts`,
+    /// `mqueue`, `cgroup2`, `overlay`, …), `source` (a host path for a
+    /// bind; for a filesystem its `source` parameter, `none` for none),
+    /// `target` inside the container, and `options` as the spec and
+    /// `mount -o` spell them (see [`MountOptions`](crate::MountOptions)):
+    /// flags, `bind`/`rbind`, `rro`, propagation, data options. Checked
+    /// before anything is created; a bind's target is made a file or a
+    /// directory to match its source. See [`Mount::oci`].
+    Oci {
+        /// `bind` or a filesystem type.
+        fstype: String,
+        /// Host path of a bind, or the filesystem's source.
+        source: String,
+        /// Path inside the container.
+        target: PathBuf,
+        /// OCI options (`["rbind", "ro", "rslave"]`).
+        #[cfg_attr(feature = "serde", serde(default))]
+        options: Vec<String>,
+    },
 }
 
 impl Mount {
+    /// An OCI-style mount, its options parsed now (a typed error names
+    /// an unknown option).
+    ///
+    /// ```
+    /// use palisade::Mount;
+    /// let data = Mount::oci("bind", "/srv/data", "/data", ["rbind", "rro", "rprivate"])?;
+    /// let run = Mount::oci("tmpfs", "tmpfs", "/run", "nosuid,nodev,mode=755,size=64m".split(','))?;
+    /// assert!(Mount::oci("tmpfs", "tmpfs", "/x", ["sizee=1"]).is_err());
+    /// # Ok::<(), palisade::MountOptionError>(())
+    /// ```
+    pub fn oci<I, S>(
+        fstype: &str,
+        source: &str,
+        target: impl Into<PathBuf>,
+        options: I,
+    ) -> Result<Mount, crate::MountOptionError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let options: Vec<String> = options.into_iter().map(|s| s.as_ref().to_owned()).collect();
+        crate::MountOptions::parse(fstype, &options)?;
+        Ok(Mount::Oci {
+            fstype: fstype.to_owned(),
+            source: source.to_owned(),
+            target: target.into(),
+            options,
+        })
+    }
+
     /// A tmpfs at `target` with `options`.
     ///
     /// ```
@@ -622,6 +672,7 @@ pub struct Container {
     /// Extra fds for the program, at these numbers.
     pub(crate) pass_fds: Vec<(std::os::fd::OwnedFd, i32)>,
     pub(crate) umask: Option<u32>,
+    pub(crate) readonly_rootfs: bool,
     pub(crate) oom_score_adj: Option<i32>,
     /// Join a new session keyring (runc's default).
     pub(crate) session_keyring: bool,
@@ -689,6 +740,7 @@ impl Container {
             console_socket: None,
             pass_fds: Vec::new(),
             umask: None,
+            readonly_rootfs: false,
             oom_score_adj: None,
             session_keyring: true,
             init: false,
@@ -1138,6 +1190,21 @@ impl Container {
     /// ```
     pub fn ulimit(self, kind: crate::RlimitKind, soft: u64, hard: u64) -> Self {
         self.rlimit(kind.resource(), soft, hard)
+    }
+
+    /// A read-only root filesystem (`docker run --read-only`, OCI
+    /// `root.readonly`): after `pivot_root` the root mount is made
+    /// read-only (`mount_setattr`, not recursive); `/dev`, `/proc`, `/dev/shm`
+    /// and the extra mounts keep their own flags, and `/run` gets a tmpfs
+    /// (mode 755, nosuid, nodev) unless a mount already targets it.
+    ///
+    /// ```no_run
+    /// palisade::Container::new("/bin/sh").rootfs("/srv/busybox").readonly_rootfs(true).spawn()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn readonly_rootfs(mut self, yes: bool) -> Self {
+        self.readonly_rootfs = yes;
+        self
     }
 
     /// Join a new anonymous session keyring (`KEYCTL_JOIN_SESSION_KEYRING`,

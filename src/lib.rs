@@ -52,8 +52,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-mod child;
 mod attrs;
+mod child;
 mod cleanup;
 mod config;
 mod error;
@@ -61,6 +61,7 @@ mod exec;
 mod hooks;
 mod inroot;
 mod mountfd;
+mod mountopts;
 mod net;
 mod passfd;
 mod plan;
@@ -81,6 +82,7 @@ pub use config::{
 pub use error::{Error, SpawnError, Step};
 pub use exec::Exec;
 pub use hooks::{Hook, HookFn, HookPoint};
+pub use mountopts::{MountOptionError, MountOptions, Propagation};
 pub use spawn::{Child, Created};
 pub use spec::{
     CgroupConfig, ContainerConfig, JoinConfig, NetworkConfig, RlimitConfig, rlimit_by_name,

@@ -26,6 +26,15 @@ pub(crate) mod attr {
     pub const NODEV: u64 = 0x04;
     pub const NOEXEC: u64 = 0x08;
     pub const STRICTATIME: u64 = 0x20;
+    pub const RELATIME: u64 = 0x00;
+    pub const NOATIME: u64 = 0x10;
+    /// The atime mode field (`MOUNT_ATTR__ATIME`).
+    pub const ATIME: u64 = 0x70;
+    pub const NODIRATIME: u64 = 0x80;
+    /// Not the kernel's: asks [`super::set_attrs`] to clear the atime
+    /// field before setting the mode in `set` (the kernel changes the
+    /// mode only so; relatime is 0).
+    pub const WANT_ATIME: u64 = 1 << 63;
 }
 
 #[repr(C)]
@@ -59,10 +68,31 @@ pub(crate) unsafe fn set_attrs(fd: RawFd, set: u64, recursive: bool) -> Result<(
     if set == 0 {
         return Ok(());
     }
+    let clr = if set & attr::WANT_ATIME != 0 {
+        attr::ATIME
+    } else {
+        0
+    };
+    // SAFETY: forwarded.
+    unsafe { setattr(fd, set & !attr::WANT_ATIME, clr, 0, recursive) }
+}
+
+/// `mount_setattr(fd, "", AT_EMPTY_PATH [| AT_RECURSIVE])` with these
+/// fields (`propagation`: an `MS_*` value, or 0 to keep it).
+///
+/// # Safety
+/// `fd` must be a valid fd.
+pub(crate) unsafe fn setattr(
+    fd: RawFd,
+    set: u64,
+    clr: u64,
+    propagation: u64,
+    recursive: bool,
+) -> Result<(), i32> {
     let a = MountAttr {
         attr_set: set,
-        attr_clr: 0,
-        propagation: 0,
+        attr_clr: clr,
+        propagation,
         userns_fd: 0,
     };
     let flags = libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 };

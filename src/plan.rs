@@ -18,6 +18,13 @@ use palisade_cgroup::DeviceType;
 /// container path, resolved in the child beneath the root with chroot
 /// semantics ([`crate::inroot`]) and acted on through the resulting fd.
 pub(crate) enum Op {
+    /// Set the propagation (`MS_*`) of the mount on `target` (and of
+    /// every mount below it when `recursive`).
+    Propagation {
+        target: CString,
+        propagation: u64,
+        recursive: bool,
+    },
     /// A new filesystem instance (`fsopen`/`fsmount`) with `options` and
     /// mount attributes `attrs`, on `target` (made a directory if missing).
     Fs {
@@ -146,6 +153,9 @@ pub(crate) struct Plan {
     /// What stays open into `execveat` of palisade-init (sorted): stdio,
     /// the passed numbers, the error pipe and the image itself.
     pub final_keep: Vec<RawFd>,
+    /// Make the root mount read-only after pivot (its submounts keep
+    /// their own flags).
+    pub readonly_rootfs: bool,
     /// `umask` just before execve.
     pub umask: Option<libc::mode_t>,
     /// The text written to `/proc/self/oom_score_adj`.
@@ -334,6 +344,25 @@ impl Plan {
         let mut ops = Vec::new();
         if rootfs.is_some() {
             Self::plan_proc_dev_sys(c, &mut ops)?;
+            if c.readonly_rootfs
+                && !c.mounts.iter().any(|m| {
+                    matches!(m, Mount::Tmpfs { target, .. } | Mount::TmpfsWith { target, .. }
+                        | Mount::Bind { target, .. } | Mount::Oci { target, .. }
+                        if target == Path::new("/run"))
+                })
+            {
+                // A read-only root keeps /run writable (as /dev and /proc).
+                ops.push(PlannedOp {
+                    op: Op::Fs {
+                        fstype: c"tmpfs".into(),
+                        options: vec![(c"mode".into(), Some(c"755".into()))],
+                        attrs: crate::mountfd::attr::NOSUID | crate::mountfd::attr::NODEV,
+                        target: c"/run".into(),
+                    },
+                    step: Step::Mount,
+                    detail: "tmpfs /run (read-only root)".into(),
+                });
+            }
             for m in &c.mounts {
                 Self::plan_mount(m, &mut ops)?;
             }
@@ -482,6 +511,7 @@ impl Plan {
             pass_fds: Vec::new(),
             final_keep: vec![0, 1, 2, err_fd.min(init_fd), err_fd.max(init_fd)],
             umask: c.umask,
+            readonly_rootfs: c.readonly_rootfs && rootfs.is_some(),
             oom_score_adj: c.oom_score_adj.map(crate::attrs::oom_text),
             session_keyring: c.session_keyring,
             exec_paths: Vec::new(),
@@ -691,6 +721,94 @@ impl Plan {
                 Self::plan_tmpfs(target, &options, ops)?;
             }
             Mount::TmpfsWith { target, options } => Self::plan_tmpfs(target, options, ops)?,
+            Mount::Oci {
+                fstype,
+                source,
+                target,
+                options,
+            } => Self::plan_oci(fstype, source, target, options, ops)?,
+        }
+        Ok(())
+    }
+
+    /// An OCI mount (see [`crate::mountopts`]): a bind (attributes on
+    /// every bound mount, atime mode cleared first when one is named) or a
+    /// new filesystem (data options and superblock flags to `fsconfig`,
+    /// attributes to `fsmount`), then its propagation.
+    fn plan_oci(
+        fstype: &str,
+        source: &str,
+        target: &Path,
+        options: &[String],
+        ops: &mut Vec<PlannedOp>,
+    ) -> Result<(), SpawnError> {
+        use crate::mountfd::attr;
+        let t = target.to_string_lossy();
+        check_inner("mount target", &t)?;
+        let o = crate::MountOptions::parse(fstype, options)
+            .map_err(|e| SpawnError::invalid(format!("mount {t}: {e}")))?;
+        if o.idmap.is_some() {
+            return Err(SpawnError::invalid(format!(
+                "mount {t}: idmap/ridmap is not supported yet"
+            )));
+        }
+        let detail = format!("{fstype} {source} -> {t}");
+        let op = if let Some(recursive) = o.bind {
+            let meta = std::fs::metadata(source).map_err(|e| {
+                SpawnError::new(
+                    Step::Validate,
+                    e.raw_os_error().map(nix::errno::Errno::from_raw),
+                    format!("bind mount source {source}"),
+                )
+            })?;
+            let mut attrs = o.attrs;
+            if let Some(a) = o.atime {
+                attrs |= a | attr::WANT_ATIME;
+            }
+            Op::Bind {
+                source: cstr("mount source", source)?,
+                recursive,
+                attrs,
+                target: cpath(target)?,
+                file: !meta.is_dir(),
+            }
+        } else {
+            let mut fsopts = Vec::new();
+            if !source.is_empty() && source != "none" {
+                fsopts.push((c"source".into(), Some(cstr("mount source", source)?)));
+            }
+            for f in &o.sb_flags {
+                fsopts.push((cstr("mount option", f)?, None));
+            }
+            for (k, v) in &o.data {
+                let v = v.as_deref().map(|v| cstr("mount option", v)).transpose()?;
+                fsopts.push((cstr("mount option", k)?, v));
+            }
+            Op::Fs {
+                fstype: cstr("filesystem type", fstype)?,
+                options: fsopts,
+                attrs: o.attrs | o.atime.unwrap_or(0),
+                target: cpath(target)?,
+            }
+        };
+        ops.push(PlannedOp {
+            op,
+            step: Step::Mount,
+            detail: detail.clone(),
+        });
+        if let Some((p, recursive)) = o.propagation {
+            ops.push(PlannedOp {
+                op: Op::Propagation {
+                    target: cpath(target)?,
+                    propagation: p.ms(),
+                    recursive,
+                },
+                step: Step::Mount,
+                detail: format!(
+                    "{detail}: propagation {}{p}",
+                    if recursive { "r" } else { "" }
+                ),
+            });
         }
         Ok(())
     }
@@ -831,6 +949,9 @@ impl Plan {
                 .get(i)
                 .map(|p| p.detail.clone())
                 .unwrap_or_default(),
+            Step::ReadonlyPath if index == u32::MAX => {
+                "read-only root (MOUNT_ATTR_RDONLY on / after pivot_root)".into()
+            }
             Step::ReadonlyPath => self
                 .readonly
                 .get(i)
