@@ -170,5 +170,31 @@ pub(crate) fn validate(c: &crate::Container) -> Result<(), SpawnError> {
     for r in &c.rlimits {
         check_rlimit(r.resource, r.soft, r.hard)?;
     }
+    let idmaps = c
+        .mounts
+        .iter()
+        .filter_map(|m| match m {
+            crate::Mount::Oci {
+                target, options, ..
+            } if options.iter().any(|o| o == "idmap" || o == "ridmap") => Some(target),
+            _ => None,
+        })
+        .collect::<Vec<_>>();
+    if let Some(t) = idmaps.first() {
+        if !c.has_new(palisade_ns::NsKind::User) || c.id_maps.is_none() {
+            return Err(SpawnError::invalid(format!(
+                "mount {}: idmap needs a new user namespace with id maps \
+                 (user_namespace()); its ids are what the mount maps through",
+                t.display()
+            )));
+        }
+        if idmaps.len() > crate::idmap::MAX {
+            return Err(SpawnError::invalid(format!(
+                "{} idmapped mounts: at most {}",
+                idmaps.len(),
+                crate::idmap::MAX
+            )));
+        }
+    }
     check(c.umask, c.oom_score_adj)
 }

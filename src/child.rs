@@ -230,6 +230,13 @@ pub(crate) unsafe fn run(plan: &Plan) -> ! {
         if !plan.hooks_pause {
             libc::close(plan.sync_fd);
         }
+        // Idmapped binds the parent made (it sent them before the byte).
+        if plan.idmap_sock >= 0 {
+            if let Err(e) = crate::idmap::receive(plan.idmap_sock, &plan.idmap_slots) {
+                set_errno(e);
+                report(plan, Step::Mount, u32::MAX);
+            }
+        }
         // Until it execs, this process is a copy of the host program: no
         // process of the container may read its memory through /proc.
         // (Not before: the parent, maybe unprivileged, writes our id maps,
@@ -651,6 +658,18 @@ unsafe fn do_op(root: RawFd, op: &Op) -> Result<(), i32> {
                 let e = errno();
                 libc::close(fd);
                 if ok { Ok(()) } else { Err(e) }
+            }
+            Op::BindFd {
+                slot,
+                target: t,
+                file,
+                ..
+            } => {
+                let fd = target(root, t, if *file { Create::File } else { Create::Dir })?;
+                let r = mountfd::move_tree(*slot, fd);
+                libc::close(fd);
+                libc::close(*slot);
+                r
             }
             Op::Propagation {
                 target: t,

@@ -59,6 +59,7 @@ mod config;
 mod error;
 mod exec;
 mod hooks;
+mod idmap;
 mod inroot;
 mod mountfd;
 mod mountopts;

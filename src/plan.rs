@@ -18,6 +18,17 @@ use palisade_cgroup::DeviceType;
 /// container path, resolved in the child beneath the root with chroot
 /// semantics ([`crate::inroot`]) and acted on through the resulting fd.
 pub(crate) enum Op {
+    /// An idmapped bind the parent made and sent ([`crate::idmap`]):
+    /// the tree at fd `slot` moved onto `target` (a file when `file`).
+    /// `source`, `recursive` and `attrs` tell the parent what to make.
+    BindFd {
+        source: CString,
+        recursive: bool,
+        attrs: u64,
+        slot: RawFd,
+        target: CString,
+        file: bool,
+    },
     /// Set the propagation (`MS_*`) of the mount on `target` (and of
     /// every mount below it when `recursive`).
     Propagation {
@@ -156,6 +167,11 @@ pub(crate) struct Plan {
     /// Make the root mount read-only after pivot (its submounts keep
     /// their own flags).
     pub readonly_rootfs: bool,
+    /// Idmapped binds: the child's end of the socketpair they come on
+    /// (-1: none), the fd number each goes to, and what the parent makes.
+    pub idmap_sock: RawFd,
+    pub idmap_slots: Vec<RawFd>,
+    pub idmaps: Vec<crate::idmap::Source>,
     /// `umask` just before execve.
     pub umask: Option<libc::mode_t>,
     /// The text written to `/proc/self/oom_score_adj`.
@@ -512,6 +528,9 @@ impl Plan {
             final_keep: vec![0, 1, 2, err_fd.min(init_fd), err_fd.max(init_fd)],
             umask: c.umask,
             readonly_rootfs: c.readonly_rootfs && rootfs.is_some(),
+            idmap_sock: -1,
+            idmap_slots: Vec::new(),
+            idmaps: Vec::new(),
             oom_score_adj: c.oom_score_adj.map(crate::attrs::oom_text),
             session_keyring: c.session_keyring,
             exec_paths: Vec::new(),
@@ -747,9 +766,9 @@ impl Plan {
         check_inner("mount target", &t)?;
         let o = crate::MountOptions::parse(fstype, options)
             .map_err(|e| SpawnError::invalid(format!("mount {t}: {e}")))?;
-        if o.idmap.is_some() {
+        if o.idmap.is_some() && o.bind.is_none() {
             return Err(SpawnError::invalid(format!(
-                "mount {t}: idmap/ridmap is not supported yet"
+                "mount {t}: idmap/ridmap needs a bind (bind or rbind)"
             )));
         }
         let detail = format!("{fstype} {source} -> {t}");
@@ -765,12 +784,24 @@ impl Plan {
             if let Some(a) = o.atime {
                 attrs |= a | attr::WANT_ATIME;
             }
-            Op::Bind {
-                source: cstr("mount source", source)?,
-                recursive,
-                attrs,
-                target: cpath(target)?,
-                file: !meta.is_dir(),
+            match o.idmap {
+                // ridmap idmaps every mount of the tree; idmap with
+                // rbind would leave submounts unmapped: both recursive.
+                Some(_) => Op::BindFd {
+                    source: cstr("mount source", source)?,
+                    recursive,
+                    attrs,
+                    slot: -1,
+                    target: cpath(target)?,
+                    file: !meta.is_dir(),
+                },
+                None => Op::Bind {
+                    source: cstr("mount source", source)?,
+                    recursive,
+                    attrs,
+                    target: cpath(target)?,
+                    file: !meta.is_dir(),
+                },
             }
         } else {
             let mut fsopts = Vec::new();
@@ -912,6 +943,47 @@ impl Plan {
             self.exec_argvs.push(argv);
         }
         Ok(())
+    }
+
+    /// Idmapped binds, if any: the child keeps `sock` (our socketpair's
+    /// other end) and puts the i-th tree at slot i, numbered above every
+    /// fd it keeps plus their count (the received fds take the lowest free
+    /// numbers, so they are all below the slots). Call after every other
+    /// `add_*`. Returns whether there are any.
+    pub(crate) fn idmap_count(&self) -> usize {
+        self.ops
+            .iter()
+            .filter(|o| matches!(o.op, Op::BindFd { .. }))
+            .count()
+    }
+
+    /// See [`Plan::idmap_count`].
+    pub(crate) fn add_idmap(&mut self, sock: RawFd) {
+        self.keep_fds.push(sock);
+        self.keep_fds.sort_unstable();
+        self.keep_fds.dedup();
+        self.idmap_sock = sock;
+        let n = self.idmap_count() as RawFd;
+        let base = self.keep_fds.last().copied().unwrap_or(2) + 1 + n;
+        for planned in &mut self.ops {
+            if let Op::BindFd {
+                source,
+                recursive,
+                attrs,
+                slot,
+                ..
+            } = &mut planned.op
+            {
+                *slot = base + self.idmap_slots.len() as RawFd;
+                self.idmap_slots.push(*slot);
+                self.idmaps.push(crate::idmap::Source {
+                    source: source.clone(),
+                    recursive: *recursive,
+                    attrs: *attrs,
+                    detail: planned.detail.clone(),
+                });
+            }
+        }
     }
 
     /// Passed fds (source, number), sources above every number.

@@ -497,6 +497,13 @@ impl Container {
         }
         plan.add_pass_fds(pass_pairs);
         plan.search_path(self)?;
+        let idmap_pair = if plan.idmap_count() > 0 {
+            let (ours, theirs) = socketpair()?;
+            plan.add_idmap(theirs.as_raw_fd());
+            Some((ours, theirs))
+        } else {
+            None
+        };
         // A cgroup made for device rules counts too.
         plan.unshare_cgroup = self.has_new(NsKind::Cgroup) && host.cgroup.is_some();
 
@@ -544,6 +551,7 @@ impl Container {
         drop(pass_held);
         drop(init_moved);
         let term_ours = term_pair.map(|(ours, _theirs)| ours);
+        let idmap_ours = idmap_pair.map(|(ours, _theirs)| ours);
         drop(null);
         let mut pid = cloned.pid;
         let mut pidfd = match cloned.pidfd {
@@ -622,6 +630,12 @@ impl Container {
                 }
             }
             _ => {}
+        }
+        // Idmapped binds need the child's user namespace with its maps.
+        if let Some(sock) = &idmap_ours {
+            if let Err(e) = crate::idmap::send(pid, &plan.idmaps, sock) {
+                return Err(fail(e));
+            }
         }
         // Release the child.
         // SAFETY: writing one byte to our pipe.

@@ -244,6 +244,67 @@ fn bad_mount_options_are_typed_before_anything_is_created() {
         raw("bind", "/nonexistent/src", "/x", &["rbind"]),
         "/nonexistent/src",
     );
-    invalid(raw("bind", "/tmp", "/x", &["rbind", "idmap"]), "idmap");
+    invalid(
+        raw("bind", "/tmp", "/x", &["rbind", "idmap"]),
+        "idmap needs a new user namespace",
+    );
+    assert!(
+        Mount::oci("tmpfs", "tmpfs", "/x", ["idmap"]).is_ok(),
+        "parses; refused at spawn"
+    );
+    let e = common::busybox("true")
+        .user_namespace(
+            palisade::IdMaps::single(0, 100_000),
+            palisade::IdMaps::single(0, 100_000),
+        )
+        .mount(raw("tmpfs", "tmpfs", "/x", &["idmap"]))
+        .spawn()
+        .unwrap_err();
+    assert!(e.to_string().contains("needs a bind"), "{e}");
     let _ = Container::new("/bin/true");
+}
+
+#[test]
+fn an_idmapped_bind_shows_on_disk_ids_as_the_containers_own() {
+    let Some(_root) = require_root("creates containers") else {
+        return;
+    };
+    use std::os::unix::fs::MetadataExt;
+    // The container maps its 0 to host 100000. Through an idmapped bind
+    // (the container's user namespace as the mount's idmap) the on-disk
+    // ids are read as the container's: the host directory owned by 0 is
+    // the container root's, and what it writes lands as 0 on disk — the
+    // directory is shared with correct ownership without a chown.
+    let tmp = TempDir::new("idmap");
+    let dir = tmp.path().join("shared");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("owned"), "x").unwrap();
+    for p in [dir.clone(), dir.join("owned")] {
+        std::os::unix::fs::chown(&p, Some(0), Some(0)).unwrap();
+    }
+    let script = "stat -c 'owned %u %g' /data/owned; echo hi > /data/new && echo WROTE; \
+                  stat -c 'new %u %g' /data/new; grep ' /data ' /proc/self/mountinfo";
+    let run = |options: &[&str]| {
+        common::output(
+            common::busybox(script)
+                .user_namespace(
+                    palisade::IdMaps::single(0, 100_000),
+                    palisade::IdMaps::single(0, 100_000),
+                )
+                .mount(Mount::oci("bind", dir.to_str().unwrap(), "/data", options).unwrap()),
+        )
+    };
+    let out = run(&["rbind", "idmap"]);
+    assert!(out.contains("owned 0 0\n"), "{out}");
+    assert!(out.contains("WROTE") && out.contains("new 0 0\n"), "{out}");
+    assert!(out.contains("idmapped"), "mountinfo says so: {out}");
+    let meta = std::fs::metadata(dir.join("new")).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (0, 0), "on-disk ownership");
+    // The same bind without idmap: host root is no one inside, and the
+    // container's root may not write there — the test can fail.
+    std::fs::remove_file(dir.join("new")).unwrap();
+    let out = run(&["rbind"]);
+    assert!(out.contains("owned 65534 65534\n"), "{out}");
+    assert!(!out.contains("WROTE"), "{out}");
+    assert!(!out.contains("idmapped"), "{out}");
 }
