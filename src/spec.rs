@@ -97,6 +97,18 @@ pub struct ContainerConfig {
     /// Signal on parent death; absent = `SIGKILL` (9), `null` = none.
     #[cfg_attr(feature = "serde", serde(default = "sigkill"))]
     pub parent_death_signal: Option<i32>,
+    /// A terminal of `[rows, columns]` on 0/1/2 (`process.terminal`).
+    pub terminal: Option<(u16, u16)>,
+    /// The OCI console socket its master goes to.
+    pub console_socket: Option<std::path::PathBuf>,
+    /// `process.user.umask`.
+    pub umask: Option<u32>,
+    /// `process.oomScoreAdj`.
+    pub oom_score_adj: Option<i32>,
+    /// `root.readonly`.
+    pub readonly_rootfs: bool,
+    /// A new session keyring; absent = yes.
+    pub session_keyring: Option<bool>,
 }
 
 #[cfg(feature = "serde")]
@@ -303,6 +315,21 @@ impl ContainerConfig {
         if let Some(offsets) = self.time_offsets {
             c = c.time_offsets(offsets);
         }
+        if let Some((rows, cols)) = self.terminal {
+            c = c.terminal(rows, cols);
+        }
+        if let Some(path) = self.console_socket {
+            c = c.console_socket(path);
+        }
+        if let Some(mask) = self.umask {
+            c = c.umask(mask);
+        }
+        if let Some(adj) = self.oom_score_adj {
+            c = c.oom_score_adj(adj);
+        }
+        c = c
+            .readonly_rootfs(self.readonly_rootfs)
+            .session_keyring(self.session_keyring.unwrap_or(true));
         Ok(c.init(self.init)
             .parent_death_signal(self.parent_death_signal))
     }
@@ -359,6 +386,26 @@ mod tests {
         .unwrap();
         assert!(c.has_new(NsKind::Pid) && !c.has_new(NsKind::Net));
         assert!(matches!(c.network, Network::Host));
+    }
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn process_and_mount_fields_of_issue_21_come_from_json() {
+        let json = r#"{"program": "sh", "terminal": [30, 100], "umask": 18,
+            "oom_score_adj": 300, "readonly_rootfs": true, "session_keyring": false,
+            "rlimits": [{"resource": "RLIMIT_NOFILE", "soft": 10, "hard": 20}],
+            "mounts": [{"oci": {"fstype": "bind", "source": "/srv", "target": "/srv",
+                                "options": ["rbind", "rro", "rslave"]}}]}"#;
+        let config: ContainerConfig = serde_json::from_str(json).unwrap();
+        let again: ContainerConfig =
+            serde_json::from_str(&serde_json::to_string(&config).unwrap()).unwrap();
+        assert_eq!(config, again);
+        let c = config.into_container().unwrap();
+        assert_eq!(c.terminal, Some((30, 100)));
+        assert_eq!(c.umask, Some(0o022));
+        assert_eq!(c.oom_score_adj, Some(300));
+        assert!(c.readonly_rootfs && !c.session_keyring);
+        assert!(matches!(&c.mounts[0], Mount::Oci { options, .. } if options.len() == 3));
     }
 
     #[test]
