@@ -194,3 +194,72 @@ fn bad_attributes_are_refused_before_anything_is_created() {
     invalid(c().rlimit(99, 1, 1), "rlimit resource 99");
     invalid(Container::new("bin/sh"), "program");
 }
+
+/// The session keyring id of the calling process (keyrings(7)).
+fn session_keyring_id_here() -> i64 {
+    // SAFETY: KEYCTL_GET_KEYRING_ID takes two integers.
+    unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            0,  /* GET_KEYRING_ID */
+            -3, /* SESSION */
+            1,
+        )
+    }
+}
+
+#[test]
+fn the_program_gets_a_new_session_keyring_unless_asked_not_to() {
+    let Some(_root) = require_root("creates containers") else {
+        return;
+    };
+    let tmp = TempDir::new("keyring");
+    let src = tmp.path().join("keyid.c");
+    let bin = tmp.path().join("keyid");
+    std::fs::write(
+        &src,
+        "#include <stdio.h>\n#include <unistd.h>\n#include <sys/syscall.h>\n\
+         int main(void) { printf(\"%ld\\n\", syscall(SYS_keyctl, 0, -3, 0)); return 0; }\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new("cc")
+        .args(["-static", "-O", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let host = session_keyring_id_here();
+    assert!(host > 0, "the test process has a session keyring");
+    // Docker's seccomp profile refuses keyctl: the probe runs unconfined.
+    let run = |join: bool| -> i64 {
+        common::output(
+            Container::new("/keyid")
+                .rootfs(busybox_rootfs())
+                .mount(Mount::Bind {
+                    source: bin.clone(),
+                    target: "/keyid".into(),
+                    readonly: true,
+                })
+                .seccomp(palisade::Seccomp::Unconfined)
+                .session_keyring(join),
+        )
+        .trim()
+        .parse()
+        .unwrap()
+    };
+    let joined = run(true);
+    assert!(
+        joined > 0 && joined != host,
+        "new keyring {joined}, host {host}"
+    );
+    assert_eq!(
+        run(false),
+        host,
+        "session_keyring(false) keeps the caller's"
+    );
+}
