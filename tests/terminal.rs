@@ -206,3 +206,30 @@ fn terminal_misuse_is_refused_before_anything_is_created() {
     assert_eq!(e.errno, Some(nix::errno::Errno::ENOENT), "{e}");
     assert!(e.to_string().contains("nobody.sock"), "{e}");
 }
+
+#[test]
+fn the_terminal_works_under_init_and_in_a_user_namespace() {
+    let Some(_root) = require_root("creates containers") else {
+        return;
+    };
+    let script = "tty; echo ctty > /dev/tty && echo ctty-ok; read l; echo \"in:$l:\"";
+    let configs: [(&str, fn(Container) -> Container); 2] = [
+        ("init", |c| c.init(true)),
+        ("userns", |c| {
+            c.user_namespace(
+                palisade::IdMaps::single(0, 100_000),
+                palisade::IdMaps::single(0, 100_000),
+            )
+        }),
+    ];
+    for (name, f) in configs {
+        let mut child = f(busybox(script)).terminal(24, 80).spawn().unwrap();
+        let mut pty = master(&child);
+        let out = read_until(&mut pty, "ctty-ok");
+        assert!(out.starts_with("/dev/pts/0"), "{name}: {out:?}");
+        pty.write_all(b"typed\n").unwrap();
+        let out = read_until(&mut pty, "in:typed:");
+        assert!(out.contains("in:typed:"), "{name}: {out:?}");
+        assert!(child.wait().unwrap().success(), "{name}");
+    }
+}
