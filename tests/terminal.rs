@@ -213,7 +213,8 @@ fn the_terminal_works_under_init_and_in_a_user_namespace() {
         return;
     };
     let script = "tty; echo ctty > /dev/tty && echo ctty-ok; read l; echo \"in:$l:\"";
-    let configs: [(&str, fn(Container) -> Container); 2] = [
+    type Configure = fn(Container) -> Container;
+    let configs: [(&str, Configure); 2] = [
         ("init", |c| c.init(true)),
         ("userns", |c| {
             c.user_namespace(
