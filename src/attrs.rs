@@ -196,5 +196,30 @@ pub(crate) fn validate(c: &crate::Container) -> Result<(), SpawnError> {
             )));
         }
     }
+    if c.rootfs_propagation.is_some() && !c.has_new(palisade_ns::NsKind::Mnt) {
+        return Err(SpawnError::invalid(
+            "rootfs_propagation needs a new mount namespace (it would change the host's)",
+        ));
+    }
     check(c.umask, c.oom_score_adj)
+}
+
+/// An execution domain (personality(2); OCI `linux.personality.domain`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum Personality {
+    /// `PER_LINUX` (`LINUX`).
+    Linux,
+    /// `PER_LINUX32` (`LINUX32`): a 32-bit `uname -m`.
+    Linux32,
+}
+
+impl Personality {
+    /// The value personality(2) takes.
+    pub fn value(self) -> libc::c_ulong {
+        match self {
+            Personality::Linux => 0x0000,
+            Personality::Linux32 => 0x0008,
+        }
+    }
 }

@@ -263,7 +263,7 @@ pub(crate) unsafe fn run(plan: &Plan) -> ! {
                 c"none".as_ptr(),
                 c"/".as_ptr(),
                 std::ptr::null(),
-                libc::MS_REC | libc::MS_PRIVATE,
+                plan.root_propagation,
                 std::ptr::null(),
             ) != 0
         {
@@ -367,6 +367,11 @@ pub(crate) unsafe fn run(plan: &Plan) -> ! {
         // parent the program started.
         if let Some(mask) = plan.umask {
             libc::umask(mask);
+        }
+        if let Some(p) = plan.personality {
+            if libc::personality(p) < 0 {
+                report(plan, Step::Exec, 1);
+            }
         }
         let argv = if plan.exec_argvs.is_empty() {
             &plan.argv_ptrs
@@ -543,6 +548,12 @@ unsafe fn enter_rootfs(plan: &Plan, root: &std::ffi::CStr) {
             if let Err(e) = make_readonly(newroot, &p.path) {
                 set_errno(e);
                 report(plan, Step::ReadonlyPath, i as u32);
+            }
+        }
+        if let Some(recursive) = plan.root_shared {
+            if let Err(e) = mountfd::setattr(newroot, 0, 0, libc::MS_SHARED, recursive) {
+                set_errno(e);
+                report(plan, Step::PivotRoot, 1);
             }
         }
         if plan.readonly_rootfs {

@@ -673,6 +673,8 @@ pub struct Container {
     pub(crate) pass_fds: Vec<(std::os::fd::OwnedFd, i32)>,
     pub(crate) umask: Option<u32>,
     pub(crate) readonly_rootfs: bool,
+    pub(crate) personality: Option<crate::Personality>,
+    pub(crate) rootfs_propagation: Option<(crate::Propagation, bool)>,
     pub(crate) oom_score_adj: Option<i32>,
     /// Join a new session keyring (runc's default).
     pub(crate) session_keyring: bool,
@@ -741,6 +743,8 @@ impl Container {
             pass_fds: Vec::new(),
             umask: None,
             readonly_rootfs: false,
+            personality: None,
+            rootfs_propagation: None,
             oom_score_adj: None,
             session_keyring: true,
             init: false,
@@ -1204,6 +1208,31 @@ impl Container {
     /// ```
     pub fn readonly_rootfs(mut self, yes: bool) -> Self {
         self.readonly_rootfs = yes;
+        self
+    }
+
+    /// The program's execution domain (personality(2), OCI
+    /// `linux.personality`): `Linux32` makes `uname -m` say `i686` on
+    /// x86_64, as `setarch linux32` does. Set just before `execve`.
+    ///
+    /// ```no_run
+    /// use palisade::{Container, Personality};
+    /// Container::new("/bin/uname").args(["-m"]).rootfs("/srv/busybox")
+    ///     .personality(Personality::Linux32).spawn()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn personality(mut self, p: crate::Personality) -> Self {
+        self.personality = Some(p);
+        self
+    }
+
+    /// The propagation of the container's mount tree (OCI
+    /// `linux.rootfsPropagation`; default `rprivate`): `Slave` lets the
+    /// host's mount events in, never out; `Shared` puts the container's
+    /// root in a new peer group after `pivot_root`; `recursive` for the
+    /// `r`-forms. Needs a new mount namespace.
+    pub fn rootfs_propagation(mut self, p: crate::Propagation, recursive: bool) -> Self {
+        self.rootfs_propagation = Some((p, recursive));
         self
     }
 

@@ -74,7 +74,7 @@ mod spec;
 mod state;
 mod trampoline;
 
-pub use attrs::{RlimitKind, UnknownRlimit};
+pub use attrs::{Personality, RlimitKind, UnknownRlimit};
 pub use cleanup::{CleanupReport, cleanup_stale};
 pub use config::{
     Container, DOCKER_MASKED_PATHS, DOCKER_READONLY_PATHS, Device, Macvlan, Mount, Network, Rlimit,

@@ -167,6 +167,12 @@ pub(crate) struct Plan {
     /// Make the root mount read-only after pivot (its submounts keep
     /// their own flags).
     pub readonly_rootfs: bool,
+    /// personality(2) just before execve.
+    pub personality: Option<libc::c_ulong>,
+    /// `MS_*` flags for `/` at the start instead of `MS_REC|MS_PRIVATE`,
+    /// and whether to make the new root shared after pivot_root.
+    pub root_propagation: libc::c_ulong,
+    pub root_shared: Option<bool>,
     /// Idmapped binds: the child's end of the socketpair they come on
     /// (-1: none), the fd number each goes to, and what the parent makes.
     pub idmap_sock: RawFd,
@@ -528,6 +534,20 @@ impl Plan {
             final_keep: vec![0, 1, 2, err_fd.min(init_fd), err_fd.max(init_fd)],
             umask: c.umask,
             readonly_rootfs: c.readonly_rootfs && rootfs.is_some(),
+            personality: c.personality.map(crate::Personality::value),
+            root_propagation: match c.rootfs_propagation {
+                Some((p, recursive)) if p != crate::Propagation::Shared => {
+                    p.ms() | if recursive { libc::MS_REC } else { 0 }
+                }
+                // pivot_root refuses a shared parent: private until after.
+                _ => libc::MS_REC | libc::MS_PRIVATE,
+            },
+            root_shared: match c.rootfs_propagation {
+                Some((crate::Propagation::Shared, recursive)) if rootfs.is_some() => {
+                    Some(recursive)
+                }
+                _ => None,
+            },
             idmap_sock: -1,
             idmap_slots: Vec::new(),
             idmaps: Vec::new(),
@@ -1051,6 +1071,8 @@ impl Plan {
                     )
                 })
                 .unwrap_or_default(),
+            Step::Exec if index == 1 => "personality(2)".into(),
+            Step::PivotRoot if index == 1 => "making the new root shared (MS_SHARED)".into(),
             Step::Exec if !self.exec_paths.is_empty() => format!(
                 "execve {} (searched PATH: {})",
                 self.program.to_string_lossy(),

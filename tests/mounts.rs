@@ -308,3 +308,28 @@ fn an_idmapped_bind_shows_on_disk_ids_as_the_containers_own() {
     assert!(!out.contains("WROTE"), "{out}");
     assert!(!out.contains("idmapped"), "{out}");
 }
+
+#[test]
+fn rootfs_propagation_reads_back_on_the_containers_root() {
+    let Some(_root) = require_root("creates containers") else {
+        return;
+    };
+    let root_of = |c: Container| info(&common::output(c), "/");
+    let script = "cat /proc/self/mountinfo";
+    let default = root_of(common::busybox(script));
+    assert!(
+        default.optional.is_empty(),
+        "rprivate by default: {default:?}"
+    );
+    let shared = root_of(common::busybox(script).rootfs_propagation(Propagation::Shared, true));
+    assert!(
+        shared.optional.iter().any(|o| o.starts_with("shared:")),
+        "{shared:?}"
+    );
+    let e = Container::new("/bin/true")
+        .namespaces(palisade::NsKinds::PID)
+        .rootfs_propagation(Propagation::Slave, true)
+        .spawn()
+        .unwrap_err();
+    assert_eq!(e.step, Step::Validate, "{e}");
+}

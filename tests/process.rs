@@ -252,14 +252,32 @@ fn the_program_gets_a_new_session_keyring_unless_asked_not_to() {
         .parse()
         .unwrap()
     };
-    let joined = run(true);
-    assert!(
-        joined > 0 && joined != host,
-        "new keyring {joined}, host {host}"
-    );
-    assert_eq!(
-        run(false),
-        host,
-        "session_keyring(false) keeps the caller's"
-    );
+    // Each container gets a keyring of its own; without the switch the
+    // keyring is the spawning thread's, the same every time. (Session
+    // keyrings live in per-thread credentials: the spawner thread's may
+    // not be this test thread's, so `host` is only a sanity check.)
+    let (a, b) = (run(true), run(true));
+    let (c, d) = (run(false), run(false));
+    assert!(a > 0 && b > 0 && a != b, "new keyrings {a} {b}");
+    assert_eq!(c, d, "session_keyring(false) keeps the caller's");
+    assert!(c != a && c != b, "{c} vs {a} {b}");
+    let _ = host;
+}
+
+#[test]
+fn personality_linux32_gives_a_32_bit_uname() {
+    let Some(_root) = require_root("creates containers") else {
+        return;
+    };
+    if std::env::consts::ARCH != "x86_64" {
+        return; // the 32-bit name asserted below is x86's
+    }
+    let child = sleeper(|c| c.personality(palisade::Personality::Linux32));
+    assert_eq!(proc_file(&child, "personality"), "00000008\n");
+    drop(child);
+    let out =
+        common::output(common::busybox("uname -m").personality(palisade::Personality::Linux32));
+    assert_eq!(out.trim(), "i686");
+    let out = common::output(common::busybox("uname -m"));
+    assert_eq!(out.trim(), "x86_64", "not by default");
 }
