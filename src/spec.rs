@@ -109,6 +109,10 @@ pub struct ContainerConfig {
     pub readonly_rootfs: bool,
     /// A new session keyring; absent = yes.
     pub session_keyring: Option<bool>,
+    /// `linux.personality.domain`.
+    pub personality: Option<crate::Personality>,
+    /// `linux.rootfsPropagation`: `[propagation, recursive]`.
+    pub rootfs_propagation: Option<(crate::Propagation, bool)>,
 }
 
 #[cfg(feature = "serde")]
@@ -327,6 +331,12 @@ impl ContainerConfig {
         if let Some(adj) = self.oom_score_adj {
             c = c.oom_score_adj(adj);
         }
+        if let Some(p) = self.personality {
+            c = c.personality(p);
+        }
+        if let Some((p, recursive)) = self.rootfs_propagation {
+            c = c.rootfs_propagation(p, recursive);
+        }
         c = c
             .readonly_rootfs(self.readonly_rootfs)
             .session_keyring(self.session_keyring.unwrap_or(true));
@@ -393,6 +403,7 @@ mod tests {
     fn process_and_mount_fields_of_issue_21_come_from_json() {
         let json = r#"{"program": "sh", "terminal": [30, 100], "umask": 18,
             "oom_score_adj": 300, "readonly_rootfs": true, "session_keyring": false,
+            "personality": "Linux32", "rootfs_propagation": ["Slave", true],
             "rlimits": [{"resource": "RLIMIT_NOFILE", "soft": 10, "hard": 20}],
             "mounts": [{"oci": {"fstype": "bind", "source": "/srv", "target": "/srv",
                                 "options": ["rbind", "rro", "rslave"]}}]}"#;
@@ -405,6 +416,11 @@ mod tests {
         assert_eq!(c.umask, Some(0o022));
         assert_eq!(c.oom_score_adj, Some(300));
         assert!(c.readonly_rootfs && !c.session_keyring);
+        assert_eq!(c.personality, Some(crate::Personality::Linux32));
+        assert_eq!(
+            c.rootfs_propagation,
+            Some((crate::Propagation::Slave, true))
+        );
         assert!(matches!(&c.mounts[0], Mount::Oci { options, .. } if options.len() == 3));
     }
 

@@ -281,3 +281,22 @@ fn personality_linux32_gives_a_32_bit_uname() {
     let out = common::output(common::busybox("uname -m"));
     assert_eq!(out.trim(), "x86_64", "not by default");
 }
+
+#[test]
+fn supplementary_groups_read_back_from_status() {
+    let Some(_root) = require_root("creates containers") else {
+        return;
+    };
+    let child = sleeper(|c| c.user(1000, 1000).groups(&[5, 20, 1000]));
+    let status = proc_file(&child, "status");
+    let line = |k: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(k))
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(line("Uid:"), ["1000"; 4], "{status}");
+    assert_eq!(line("Groups:"), ["5", "20", "1000"], "{status}");
+}
