@@ -63,6 +63,9 @@ pub struct Cgroup {
     path: CgroupPath,
     hierarchy: Hierarchy,
     dirs: Vec<Dir>,
+    /// The transient scope unit owning the group (the systemd driver).
+    #[cfg(feature = "systemd")]
+    scope: Option<std::sync::Arc<crate::systemd::scope::Scope>>,
 }
 
 impl Cgroup {
@@ -114,6 +117,8 @@ impl Cgroup {
             dirs,
             path,
             hierarchy,
+            #[cfg(feature = "systemd")]
+            scope: None,
         };
         let prefixes: Vec<String> = cg.path.prefixes().map(str::to_owned).collect();
         for i in 0..cg.dirs.len() {
@@ -139,6 +144,133 @@ impl Cgroup {
         Ok(cg)
     }
 
+    /// Creates a group through `manager`, puts `resources` in force and
+    /// moves `pid` into it: one call whichever driver owns the tree.
+    ///
+    /// - [`CgroupManager::Cgroupfs`](crate::CgroupManager::Cgroupfs): `path` is relative to each
+    ///   hierarchy's root (`palisade/box-1`); [`create_for`](Cgroup::create_for),
+    ///   [`apply`](Cgroup::apply), then [`add_process`](Cgroup::add_process)
+    ///   when `pid` is given.
+    /// - [`CgroupManager::Systemd`](crate::CgroupManager::Systemd) (crate feature `systemd`): `path` is
+    ///   `slice:prefix:name` ([`SystemdName`](crate::SystemdName)); a
+    ///   transient scope unit is started with `PIDs=[pid]`,
+    ///   `Delegate=yes`, the slice and the properties of
+    ///   [`unit_properties`](crate::unit_properties), over the system bus
+    ///   as root and the user manager's bus otherwise; the group is the
+    ///   unit's `ControlGroup`, and what systemd cannot express is written
+    ///   to its files directly (see [`crate::systemd`]). A scope cannot be
+    ///   empty, so `pid` is required.
+    ///
+    /// Errors: the name and the resources are checked before anything is
+    /// made ([`Error::InvalidPath`], [`Error::InvalidValue`]);
+    /// [`Error::SystemdUnavailable`] when systemd is not PID 1 (no
+    /// `/run/systemd/system`), its bus is unreachable or the feature is
+    /// off; [`Error::Systemd`] when systemd refuses a call or a job fails;
+    /// the cgroupfs errors of [`apply`](Cgroup::apply). A group made before
+    /// a later step failed is removed again.
+    ///
+    /// ```no_run
+    /// use palisade_cgroup::{Cgroup, CgroupManager, Resources};
+    /// let r = Resources::new().memory_max(64 << 20).pids_max(64);
+    /// let pid = 4242; // the container's first process
+    /// let cg = Cgroup::create_with(CgroupManager::Systemd, "system.slice:palisade:box-1", &r, Some(pid))?;
+    /// assert_eq!(cg.systemd_unit(), Some("palisade-box-1.scope"));
+    /// cg.delete()?; // kill, StopUnit, wait for the job
+    /// # Ok::<(), palisade_cgroup::Error>(())
+    /// ```
+    pub fn create_with(
+        manager: crate::CgroupManager,
+        path: &str,
+        resources: &Resources,
+        pid: Option<i32>,
+    ) -> Result<Cgroup> {
+        match manager {
+            crate::CgroupManager::Cgroupfs => {
+                let cg = Cgroup::create_for(path, resources)?;
+                let placed = cg
+                    .apply(resources)
+                    .and_then(|()| pid.map_or(Ok(()), |pid| cg.add_process(pid)));
+                match placed {
+                    Ok(()) => Ok(cg),
+                    Err(e) => {
+                        let _ = cg.delete();
+                        Err(e)
+                    }
+                }
+            }
+            crate::CgroupManager::Systemd => Cgroup::create_systemd(path, resources, pid),
+        }
+    }
+
+    #[cfg(not(feature = "systemd"))]
+    fn create_systemd(path: &str, resources: &Resources, pid: Option<i32>) -> Result<Cgroup> {
+        let _ = (
+            path.parse::<crate::SystemdName>()?,
+            resources.validate()?,
+            pid,
+        );
+        Err(Error::SystemdUnavailable {
+            reason: "palisade-cgroup was built without its `systemd` feature".into(),
+        })
+    }
+
+    #[cfg(feature = "systemd")]
+    fn create_systemd(path: &str, resources: &Resources, pid: Option<i32>) -> Result<Cgroup> {
+        use crate::systemd::{PropertyValue, scope};
+        let name: crate::SystemdName = path.parse()?;
+        let pid = match pid {
+            Some(pid) if pid > 0 => pid as u32,
+            other => {
+                return Err(Error::InvalidValue {
+                    field: "PIDs",
+                    value: format!("{other:?}"),
+                    reason: "a systemd scope starts with a process: pass the container's pid (> 0)",
+                });
+            }
+        };
+        let mut props = crate::unit_properties(resources)?;
+        let (conn, user) = scope::connect()?;
+        let slice = name
+            .slice()
+            .unwrap_or(if user { "user.slice" } else { "system.slice" });
+        let mut all = vec![
+            (
+                "Description",
+                PropertyValue::Str(format!("palisade container {}", name.name())),
+            ),
+            ("Slice", PropertyValue::Str(slice.to_owned())),
+            ("Delegate", PropertyValue::Bool(true)),
+            ("PIDs", PropertyValue::Pids(vec![pid])),
+            // A failed scope is collected too, so its name is free again.
+            (
+                "CollectMode",
+                PropertyValue::Str("inactive-or-failed".into()),
+            ),
+        ];
+        all.append(&mut props);
+        let scope = std::sync::Arc::new(scope::Scope::start(conn, user, name.unit(), &all)?);
+        let made = scope.control_group().and_then(|dir| {
+            let mut cg = Cgroup::open(dir.trim_start_matches('/'))?;
+            cg.scope = Some(scope.clone());
+            cg.apply_files(resources)?;
+            Ok(cg)
+        });
+        if made.is_err() {
+            let _ = scope.stop();
+        }
+        made
+    }
+
+    /// The systemd unit owning this group (`palisade-abc.scope`), when it
+    /// was made by [`CgroupManager::Systemd`](crate::CgroupManager::Systemd).
+    pub fn systemd_unit(&self) -> Option<&str> {
+        #[cfg(feature = "systemd")]
+        if let Some(scope) = &self.scope {
+            return Some(scope.unit());
+        }
+        None
+    }
+
     /// Opens an existing cgroup; it must exist in at least one hierarchy.
     /// `delete` of an opened cgroup removes only its own directories.
     pub fn open(path: &str) -> Result<Cgroup> {
@@ -159,6 +291,8 @@ impl Cgroup {
             path,
             hierarchy,
             dirs,
+            #[cfg(feature = "systemd")]
+            scope: None,
         })
     }
 
@@ -349,7 +483,21 @@ impl Cgroup {
     ///
     /// Device rules, when set, are put in force first with
     /// [`set_devices`](Cgroup::set_devices).
+    ///
+    /// A group of the systemd driver first gets the unit properties
+    /// systemd knows (`SetUnitProperties`, runtime, see
+    /// [`unit_properties`](crate::unit_properties)), so that systemd
+    /// keeps them; then every file is written as above.
     pub fn apply(&self, resources: &Resources) -> Result<()> {
+        #[cfg(feature = "systemd")]
+        if let Some(scope) = &self.scope {
+            scope.set_properties(&crate::unit_properties(resources)?)?;
+        }
+        self.apply_files(resources)
+    }
+
+    /// [`apply`](Cgroup::apply)'s cgroupfs writes.
+    fn apply_files(&self, resources: &Resources) -> Result<()> {
         let writes = resources.plan(&self.hierarchy)?;
         if !resources.devices.is_empty() {
             self.set_devices(&resources.devices)?;
@@ -800,7 +948,24 @@ impl Cgroup {
     /// palisade's device programs are detached from the cgroup2 directory
     /// first (after the group is empty), so they are freed at once rather
     /// than whenever the kernel releases the removed group.
+    ///
+    /// A group of the systemd driver is killed and emptied, then its unit
+    /// stopped (`StopUnit`, waiting for the job; systemd removes the
+    /// directories); [`Error::Systemd`] if the job fails, and
+    /// [`Error::Timeout`] if a directory is still there afterwards.
     pub fn delete(self) -> Result<()> {
+        #[cfg(feature = "systemd")]
+        if let Some(scope) = self.scope.clone() {
+            if self.populated()? {
+                self.kill_and_wait()?;
+            }
+            self.detach_device_programs()?;
+            scope.stop()?;
+            let dirs = self.dirs.clone();
+            return wait_until(&self.dirs[0].dir, "removal by systemd", || {
+                Ok(dirs.iter().all(|d| !d.dir.exists()))
+            });
+        }
         self.detach_device_programs()?;
         // Fast path, the usual case: an empty leaf goes with one rmdir per
         // hierarchy. Only a busy group (tasks or child groups) is inspected.

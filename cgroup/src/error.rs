@@ -100,6 +100,26 @@ pub enum Error {
         /// The verifier's log.
         log: String,
     },
+    /// The systemd driver cannot be used: systemd is not PID 1 (no
+    /// `/run/systemd/system`), its bus is unreachable, or palisade-cgroup
+    /// was built without its `systemd` feature.
+    #[error("the systemd cgroup driver is unavailable: {reason}")]
+    SystemdUnavailable {
+        /// What is missing.
+        reason: String,
+    },
+    /// systemd refused a D-Bus call, or the job it made did not finish
+    /// with result `done`.
+    #[error("systemd {call} of {unit}: {error}")]
+    Systemd {
+        /// The `org.freedesktop.systemd1.Manager` method, e.g.
+        /// `"StartTransientUnit"`.
+        call: &'static str,
+        /// The unit, e.g. `palisade-abc.scope`.
+        unit: String,
+        /// The D-Bus error name and message, or the job's result.
+        error: String,
+    },
     /// A state change (freeze, thaw, empty) did not complete in time.
     #[error("{what} of {path} did not complete within {millis} ms")]
     Timeout {

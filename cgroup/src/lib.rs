@@ -43,6 +43,7 @@ mod hierarchy;
 mod path;
 pub mod resources;
 mod stats;
+pub mod systemd;
 
 pub use cgroup::{Cgroup, PressureKind};
 pub use devices::{
@@ -61,3 +62,4 @@ pub use stats::{
     MemoryEvents, Pressure, PressureLine, Stats, flat_key, parse_blkio_bytes, parse_io_stat_bytes,
     parse_memory_events, parse_pressure,
 };
+pub use systemd::{CgroupManager, PropertyValue, SystemdName, expand_slice, unit_properties};
