@@ -19,8 +19,13 @@ packages=(busybox-static iproute2 util-linux libcap2-bin uidmap iputils-ping pro
 #   PALISADE_BENCH=1  benchmark peers (crun, runc, bwrap, hyperfine), strace for
 #                     profiles, jq to read criterion's estimates into BENCHMARKS.md
 #   PALISADE_VM=1     the pure cgroup-v2 QEMU lane (guest kernel, qemu, initramfs tools)
+#   PALISADE_CLIENTS=1 real clients of palisade-oci: containerd 1.6 (ctr, the
+#                     runc v2 shim) and podman 4.3 (conmon), oci/tests/*.sh
 if [[ "${PALISADE_BENCH:-0}" == 1 ]]; then
   packages+=(crun runc bubblewrap hyperfine strace jq)
+fi
+if [[ "${PALISADE_CLIENTS:-0}" == 1 ]]; then
+  packages+=(containerd podman conmon)
 fi
 if [[ "${PALISADE_VM:-0}" == 1 ]]; then
   # QEMU for the cgroup-v2 guest lane (TCG where no usable KVM), cpio for

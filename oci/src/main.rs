@@ -430,12 +430,11 @@ fn create(cli: &Cli, a: &CreateArgs) -> Result<i32> {
     let locked = Locked::create(&cli.root, &a.id).map_err(|e| e.to_string())?;
     let made = (|| -> Result<i32> {
         let spec = bundle::load(&bundle).map_err(|e| e.to_string())?;
-        if a.console_socket.is_some()
-            && !spec
-                .process()
-                .as_ref()
-                .is_some_and(|p| p.terminal() == Some(true))
-        {
+        let terminal = spec
+            .process()
+            .as_ref()
+            .is_some_and(|p| p.terminal() == Some(true));
+        if a.console_socket.is_some() && !terminal {
             return Err("--console-socket given but process.terminal is not true".into());
         }
         let t = bundle::translate(
@@ -942,13 +941,12 @@ fn list(cli: &Cli, format: Format, quiet: bool) -> Result<()> {
             println!("ID\tPID\tSTATUS\tBUNDLE\tCREATED\tOWNER");
             for r in &rows {
                 println!(
-                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}\t{}\troot",
                     r["id"].as_str().unwrap_or(""),
                     r["pid"],
                     r["status"].as_str().unwrap_or(""),
                     r["bundle"].as_str().unwrap_or(""),
                     r["created"].as_str().unwrap_or(""),
-                    "root"
                 );
             }
         }

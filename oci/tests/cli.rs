@@ -1,0 +1,286 @@
+//! The `palisade-oci` binary driven as containerd's shim and conmon drive
+//! runc: a busybox bundle, `--root` in a temp dir, outcomes read back from
+//! the kernel (`/proc/<pid>`, the cgroup's files) and the state JSON.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use palisade_testkit::{TempDir, busybox_rootfs, require_root, unique_name};
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_palisade-oci");
+
+struct Env {
+    dir: TempDir,
+}
+
+impl Env {
+    fn new(tag: &str) -> Env {
+        Env {
+            dir: TempDir::new(tag),
+        }
+    }
+
+    fn root(&self) -> PathBuf {
+        self.dir.subdir("state")
+    }
+
+    /// A bundle whose root is the shared busybox tree, with `args`.
+    fn bundle(&self, name: &str, args: &[&str], edit: impl FnOnce(&mut Value)) -> PathBuf {
+        let b = self.dir.subdir(name);
+        std::fs::create_dir_all(&b).unwrap();
+        let out = self.cmd(&["spec", "--bundle", b.to_str().unwrap()]);
+        assert!(out.status.success(), "spec: {}", stderr(&out));
+        let path = b.join("config.json");
+        let mut v: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        v["root"]["path"] = json!(busybox_rootfs());
+        v["process"]["args"] = json!(args);
+        edit(&mut v);
+        std::fs::write(&path, v.to_string()).unwrap();
+        b
+    }
+
+    fn cmd(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .arg("--root")
+            .arg(self.root())
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// For `create`: the container inherits the runtime's stdio, so it gets
+    /// files (as the shim's fifos), not the pipes `output()` would wait on.
+    fn cmd_detached(&self, args: &[&str]) -> Output {
+        let err = self.dir.path().join("create.err");
+        let status = Command::new(BIN)
+            .arg("--root")
+            .arg(self.root())
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .status()
+            .unwrap();
+        Output {
+            status,
+            stdout: Vec::new(),
+            stderr: std::fs::read(&err).unwrap(),
+        }
+    }
+
+    fn state(&self, id: &str) -> Value {
+        let out = self.cmd(&["state", id]);
+        assert!(out.status.success(), "state {id}: {}", stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    for _ in 0..100 {
+        if f() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn exe_of(pid: i64) -> Option<PathBuf> {
+    std::fs::read_link(format!("/proc/{pid}/exe")).ok()
+}
+
+#[test]
+fn run_returns_the_exit_code_and_leaves_nothing() {
+    let Some(_root) = require_root("creates containers") else {
+        return;
+    };
+    let env = Env::new("oci-run");
+    for (script, code) in [("exit 0", 0), ("exit 7", 7), ("exit 255", 255)] {
+        let b = env.bundle("b", &["/bin/sh", "-c", script], |_| {});
+        let id = unique_name("run");
+        let out = env.cmd(&["run", "--bundle", b.to_str().unwrap(), &id]);
+        assert_eq!(out.status.code(), Some(code), "{script}: {}", stderr(&out));
+        assert!(
+            stderr(&out).is_empty(),
+            "stderr not quiet: {}",
+            stderr(&out)
+        );
+        assert!(!env.root().join(&id).exists(), "state left for {id}");
+        std::fs::remove_file(b.join("config.json")).unwrap();
+    }
+}
+
+#[test]
+fn lifecycle_create_start_state_kill_delete() {
+    let Some(_root) = require_root("creates containers") else {
+        return;
+    };
+    let env = Env::new("oci-life");
+    let b = env.bundle("b", &["/bin/sleep", "60"], |v| {
+        v["hostname"] = json!("oci-life");
+        v["linux"]["resources"] = json!({"pids": {"limit": 17}});
+    });
+    let id = unique_name("life");
+    let cg = format!("palisade-oci-test/{id}");
+    std::fs::write(b.join("config.json"), {
+        let mut v: Value =
+            serde_json::from_slice(&std::fs::read(b.join("config.json")).unwrap()).unwrap();
+        v["linux"]["cgroupsPath"] = json!(format!("/{cg}"));
+        v.to_string()
+    })
+    .unwrap();
+    let pid_file = env.dir.path().join("pid");
+    let out = env.cmd_detached(&[
+        "create",
+        "--bundle",
+        b.to_str().unwrap(),
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        &id,
+    ]);
+    assert!(out.status.success(), "create: {}", stderr(&out));
+    let text = std::fs::read_to_string(&pid_file).unwrap();
+    assert!(!text.ends_with('\n'), "pid file has a newline");
+    let pid: i64 = text.parse().unwrap();
+    let s = env.state(&id);
+    assert_eq!(s["status"], "created");
+    assert_eq!(s["pid"], pid);
+    assert_eq!(s["id"], id.as_str());
+    // Still palisade's waiting process, not sleep, and not our child's helper:
+    // its parent is the init of this test's pid namespace or a subreaper.
+    assert_ne!(exe_of(pid).unwrap(), Path::new("/bin/busybox"));
+    // The absolute cgroupsPath lost its '/': the pids limit is in the kernel.
+    let pids_max = format!("/sys/fs/cgroup/pids/{cg}/pids.max");
+    let unified = format!("/sys/fs/cgroup/{cg}/pids.max");
+    let limit = std::fs::read_to_string(&pids_max)
+        .or_else(|_| std::fs::read_to_string(&unified))
+        .unwrap();
+    assert_eq!(limit.trim(), "17");
+
+    let out = env.cmd(&["start", &id]);
+    assert!(out.status.success(), "start: {}", stderr(&out));
+    assert_eq!(env.state(&id)["status"], "running");
+    wait_for("sleep to exec", || {
+        std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sleep")
+    });
+    // A second start is refused, naming the state.
+    let out = env.cmd(&["start", &id]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("running"), "{}", stderr(&out));
+
+    // exec sees the container's hostname; its exit code comes back.
+    let out = env.cmd(&["exec", &id, "/bin/sh", "-c", "hostname; exit 3"]);
+    assert_eq!(out.status.code(), Some(3), "exec: {}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "oci-life");
+    let out = env.cmd(&["ps", "--format", "json", &id]);
+    let pids: Vec<i64> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(pids, vec![pid]);
+
+    // pause / resume: the freezer state in the kernel.
+    assert!(env.cmd(&["pause", &id]).status.success());
+    assert_eq!(env.state(&id)["status"], "paused");
+    assert!(env.cmd(&["resume", &id]).status.success());
+    assert_eq!(env.state(&id)["status"], "running");
+
+    // delete without --force refuses a running container.
+    let out = env.cmd(&["delete", &id]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("not stopped"), "{}", stderr(&out));
+
+    let out = env.cmd(&["kill", &id, "SIGKILL"]);
+    assert!(out.status.success(), "kill: {}", stderr(&out));
+    wait_for("stopped", || env.state(&id)["status"] == "stopped");
+    let out = env.cmd(&["kill", &id, "KILL"]);
+    assert!(
+        stderr(&out).contains("container not running"),
+        "{}",
+        stderr(&out)
+    );
+    let out = env.cmd(&["delete", &id]);
+    assert!(out.status.success(), "delete: {}", stderr(&out));
+    assert!(!Path::new(&pids_max).exists() && !Path::new(&unified).exists());
+    let out = env.cmd(&["state", &id]);
+    assert!(stderr(&out).contains(&format!("container {id} does not exist")));
+    let _ = std::fs::remove_dir("/sys/fs/cgroup/pids/palisade-oci-test");
+}
+
+#[test]
+fn refused_fields_are_named_and_nothing_is_left() {
+    let Some(_root) = require_root("creates containers") else {
+        return;
+    };
+    let env = Env::new("oci-refuse");
+    type Edit = fn(&mut Value);
+    let cases: [(&str, Edit); 5] = [
+        ("linux.seccomp", |v| {
+            v["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW"})
+        }),
+        ("ociVersion", |v| v["ociVersion"] = json!("2.0.0")),
+        ("linux.cgroupsPath", |v| {
+            v["linux"]["cgroupsPath"] = json!("/a/../../etc")
+        }),
+        ("process.terminal", |v| {
+            v["process"]["terminal"] = json!(true)
+        }),
+        (
+            "mounts[0].type",
+            |v| v["mounts"] = json!([{"destination": "/x", "type": "nfs", "source": "h:/x"}]),
+        ),
+    ];
+    for (field, edit) in cases {
+        let b = env.bundle("b", &["/bin/true"], edit);
+        let log = env.dir.path().join("log.json");
+        let id = unique_name("refuse");
+        let out = Command::new(BIN)
+            .arg("--root")
+            .arg(env.root())
+            .args(["--log", log.to_str().unwrap(), "--log-format", "json"])
+            .args(["create", "--bundle", b.to_str().unwrap(), &id])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{field} accepted");
+        assert!(stderr(&out).contains(field), "{field}: {}", stderr(&out));
+        // containerd's shim reads the last JSON line of the log.
+        let text = std::fs::read_to_string(&log).unwrap();
+        let line: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+        assert_eq!(line["level"], "error");
+        assert!(line["msg"].as_str().unwrap().contains(field));
+        assert!(line["time"].as_str().unwrap().ends_with('Z'));
+        assert!(!env.root().join(&id).exists(), "{field}: state left");
+        std::fs::remove_file(b.join("config.json")).unwrap();
+        std::fs::remove_file(log).unwrap();
+    }
+    let out = env.cmd(&["--systemd-cgroup", "list"]);
+    assert!(stderr(&out).contains("--systemd-cgroup"));
+}
+
+#[test]
+fn kill_takes_runc_signal_spellings() {
+    for (s, n) in [
+        ("TERM", 15),
+        ("SIGTERM", 15),
+        ("sigusr1", 10),
+        ("9", 9),
+        ("RTMIN+1", 35),
+    ] {
+        assert_eq!(palisade_oci::signal::parse(s), Some(n), "{s}");
+    }
+    for bad in ["0", "65", "SIGFOO", "", "RTMIN+99"] {
+        assert_eq!(palisade_oci::signal::parse(bad), None, "{bad}");
+    }
+}
+
+#[test]
+fn features_and_version() {
+    let out = Command::new(BIN).arg("features").output().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ociVersionMax"], "1.2.0");
+    assert_eq!(v["linux"]["cgroup"]["systemd"], false);
+    let out = Command::new(BIN).arg("--version").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("spec: 1.2.0"));
+}
