@@ -440,20 +440,22 @@ unsafe fn terminal(plan: &Plan, sock: RawFd, rows: u16, cols: u16) {
     unsafe {
         let mut name = [0u8; 32];
         let (master, slave, len) = tty::open(rows, cols, &mut name).unwrap_or_else(|e| fail(e));
-        let root = libc::open(
-            c"/".as_ptr(),
-            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        );
-        if root < 0 {
-            fail((tty::CONSOLE, errno()));
+        if plan.terminal_console {
+            let root = libc::open(
+                c"/".as_ptr(),
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            );
+            if root < 0 {
+                fail((tty::CONSOLE, errno()));
+            }
+            let console = inroot::open_in_root(root, c"/dev/console", Create::File)
+                .unwrap_or_else(|e| fail((tty::CONSOLE, e)));
+            libc::close(root);
+            if let Err(e) = mountfd::bind(slave, c"", false, 0, console) {
+                fail((tty::CONSOLE, e));
+            }
+            libc::close(console);
         }
-        let console = inroot::open_in_root(root, c"/dev/console", Create::File)
-            .unwrap_or_else(|e| fail((tty::CONSOLE, e)));
-        libc::close(root);
-        if let Err(e) = mountfd::bind(slave, c"", false, 0, console) {
-            fail((tty::CONSOLE, e));
-        }
-        libc::close(console);
         if let Err(e) = crate::pty::send_fd(sock, master, &name[..len]) {
             fail((tty::SEND, e));
         }

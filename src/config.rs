@@ -667,6 +667,9 @@ pub struct Container {
     pub(crate) stdio: [Stdio; 3],
     /// A pseudo-terminal on 0/1/2: (rows, columns) at start.
     pub(crate) terminal: Option<(u16, u16)>,
+    /// An exec: the terminal comes from the joined container's root, and
+    /// its /dev/console is left alone.
+    pub(crate) terminal_in_joined_root: bool,
     /// The OCI console socket the terminal's master goes to.
     pub(crate) console_socket: Option<PathBuf>,
     /// Extra fds for the program, at these numbers.
@@ -739,6 +742,7 @@ impl Container {
             time_offsets: None,
             stdio: Default::default(),
             terminal: None,
+            terminal_in_joined_root: false,
             console_socket: None,
             pass_fds: Vec::new(),
             umask: None,

@@ -37,6 +37,7 @@ pub struct Exec {
     capabilities: Option<palisade_caps::CapSet>,
     no_new_privs: Option<bool>,
     stdio: [Stdio; 3],
+    terminal: Option<(u16, u16)>,
 }
 
 impl Exec {
@@ -105,6 +106,14 @@ impl Exec {
     /// Standard error.
     pub fn stderr(mut self, s: Stdio) -> Self {
         self.stdio[2] = s;
+        self
+    }
+
+    /// A pseudo-terminal from the container's devpts as the process's
+    /// 0/1/2 and controlling terminal (`docker exec -t`); the master is
+    /// the returned [`Child::pty`]. See [`Container::terminal`].
+    pub fn terminal(mut self, rows: u16, cols: u16) -> Self {
+        self.terminal = Some((rows, cols));
         self
     }
 }
@@ -202,6 +211,10 @@ pub(crate) fn exec_into(
     c.capabilities = exec.capabilities.unwrap_or(target_caps.bounding);
     c.no_new_privs = exec.no_new_privs.unwrap_or(nnp);
     c.stdio = exec.stdio;
+    c.terminal = exec.terminal;
+    // The pty comes from the container's devpts (its root is ours once
+    // its mount namespace is joined); its /dev/console stays as it is.
+    c.terminal_in_joined_root = true;
     c.exec_cgroup = cgroup.cloned();
     // Every namespace that differs from ours; the user namespace first.
     let order = [

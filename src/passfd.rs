@@ -55,7 +55,7 @@ pub(crate) fn validate(c: &Container) -> Result<(), SpawnError> {
         }
     }
     if let Some((rows, cols)) = c.terminal {
-        if c.rootfs.is_none() || !c.dev {
+        if !c.terminal_in_joined_root && (c.rootfs.is_none() || !c.dev) {
             return Err(SpawnError::invalid(format!(
                 "terminal({rows}, {cols}) needs a rootfs with its /dev (the pty comes from the \
                  container's devpts)"

@@ -158,6 +158,8 @@ pub(crate) struct Plan {
     /// A terminal: the child's end of the socketpair the master goes
     /// back on, and the window's rows and columns.
     pub terminal: Option<(RawFd, u16, u16)>,
+    /// Bind the terminal's slave over /dev/console (not for an exec).
+    pub terminal_console: bool,
     /// Passed fds (source, number), `dup3`'d last before execve; every
     /// source, `err_fd` and `init_fd` are above every number (passfd.rs).
     pub pass_fds: Vec<(RawFd, i32)>,
@@ -530,6 +532,7 @@ impl Plan {
             }),
             keep_fds,
             terminal: None,
+            terminal_console: !c.terminal_in_joined_root,
             pass_fds: Vec::new(),
             final_keep: vec![0, 1, 2, err_fd.min(init_fd), err_fd.max(init_fd)],
             umask: c.umask,

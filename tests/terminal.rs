@@ -234,3 +234,34 @@ fn the_terminal_works_under_init_and_in_a_user_namespace() {
         assert!(child.wait().unwrap().success(), "{name}");
     }
 }
+
+#[test]
+fn exec_gets_a_terminal_of_the_containers_devpts() {
+    let Some(_root) = require_root("creates containers") else {
+        return;
+    };
+    let container = busybox("sleep 30").spawn().unwrap();
+    let mut exec = container
+        .exec(
+            palisade::Exec::new("/bin/sh")
+                .args([
+                    "-c",
+                    "tty; echo ctty > /dev/tty && echo ctty-ok; read l; echo \"in:$l:\"",
+                ])
+                .terminal(24, 80),
+        )
+        .unwrap();
+    let mut pty = master(&exec);
+    let out = read_until(&mut pty, "ctty-ok");
+    assert!(out.starts_with("/dev/pts/"), "{out:?}");
+    pty.write_all(b"exec\n").unwrap();
+    let out = read_until(&mut pty, "in:exec:");
+    assert!(out.contains("in:exec:"), "{out:?}");
+    assert!(exec.wait().unwrap().success());
+    // The pty is the container's: its master lives on the container's
+    // devpts instance, not the host's.
+    use std::os::unix::fs::MetadataExt;
+    let host_devpts = std::fs::metadata("/dev/pts/ptmx").unwrap().dev();
+    assert_ne!(pty.metadata().unwrap().dev(), host_devpts);
+    drop(container);
+}
