@@ -951,6 +951,12 @@ impl Created {
         self.child.cgroup()
     }
 
+    /// The master of its terminal, there before the program starts (see
+    /// [`Child::pty`]).
+    pub fn pty(&self) -> Option<&File> {
+        self.child.pty()
+    }
+
     /// Releases the program and waits for its `execve`: a failure (path
     /// not found, not executable…) comes back as a [`SpawnError`] at step
     /// `Exec` naming the program and errno, and the container is removed.

@@ -265,3 +265,19 @@ fn exec_gets_a_terminal_of_the_containers_devpts() {
     assert_ne!(pty.metadata().unwrap().dev(), host_devpts);
     drop(container);
 }
+
+#[test]
+fn a_created_container_has_its_terminal_before_start() {
+    let Some(_root) = require_root("creates containers") else {
+        return;
+    };
+    let created = busybox("echo started; tty")
+        .terminal(24, 80)
+        .create()
+        .unwrap();
+    let mut child = created.start().unwrap();
+    let mut pty = master(&child);
+    let out = read_until(&mut pty, "/dev/pts/0");
+    assert!(out.starts_with("started"), "{out:?}");
+    assert!(child.wait().unwrap().success());
+}
