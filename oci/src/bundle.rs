@@ -54,6 +54,9 @@ pub struct Options {
     pub id: String,
     /// `--rootless`.
     pub rootless: bool,
+    /// `--console-socket`: where the pty master goes when
+    /// `process.terminal` is set.
+    pub console_socket: Option<PathBuf>,
 }
 
 /// A bundle ready to run.
@@ -65,10 +68,6 @@ pub struct Translation {
     pub rootfs: PathBuf,
     /// The cgroup path palisade uses (relative).
     pub cgroup: String,
-    /// `process.user.umask`, applied by the caller (inherited by the fork).
-    pub umask: Option<u32>,
-    /// `process.oomScoreAdj`, applied by the caller (inherited by the fork).
-    pub oom_score_adj: Option<i32>,
     /// Fields approximated by palisade's own defaults, for the log.
     pub notes: Vec<String>,
 }
@@ -210,12 +209,6 @@ fn rlimit(field: &str, r: &oci_spec::runtime::PosixRlimit) -> Result<(u32, u64, 
 }
 
 fn checks_process(p: &Process) -> Result<(), Error> {
-    if p.terminal() == Some(true) {
-        return Err(unsupported(
-            "process.terminal",
-            "terminals are not supported yet (run without -t)",
-        ));
-    }
     if p.apparmor_profile()
         .as_deref()
         .is_some_and(|s| !s.is_empty())
@@ -574,30 +567,14 @@ fn mount(i: usize, m: &OciMount, notes: &mut Vec<String>) -> Result<Option<Mount
             .source()
             .clone()
             .ok_or_else(|| unsupported(format!("{field}.source"), "a bind needs a source"))?;
-        let mut readonly = false;
-        for o in &options {
-            match o.as_str() {
-                "ro" => readonly = true,
-                "rw" | "bind" | "rbind" | "rprivate" | "private" | "rslave" | "slave" => {}
-                // Binds of the host are nosuid/nodev by palisade's own
-                // choice where it matters (e.g. /etc/hosts); say so.
-                "nosuid" | "nodev" | "noexec" | "relatime" | "noatime" | "strictatime" => notes
-                    .push(format!(
-                        "{field} ({dest}): bind option {o:?} not applied by palisade"
-                    )),
-                _ => {
-                    return Err(unsupported(
-                        format!("{field}.options"),
-                        format!("bind option {o:?} is not supported"),
-                    ));
-                }
-            }
-        }
-        return Ok(Some(Mount::Bind {
-            source,
-            target: dest.into(),
-            readonly,
-        }));
+        let fstype = if typ.is_empty() || typ == "none" {
+            "bind"
+        } else {
+            typ.as_str()
+        };
+        return Mount::oci(fstype, &source.to_string_lossy(), dest, &options)
+            .map(Some)
+            .map_err(|e| unsupported(format!("{field}.options"), e.to_string()));
     }
     // The filesystems palisade mounts itself for every container.
     let builtin = matches!(
@@ -654,12 +631,6 @@ pub fn translate(spec: &Spec, bundle: &Path, opts: &Options) -> Result<Translati
             format!("{} is not a directory", rootfs.display()),
         ));
     }
-    if root.readonly() == Some(true) {
-        return Err(unsupported(
-            "root.readonly",
-            "a read-only root is not supported yet",
-        ));
-    }
     let process = spec
         .process()
         .as_ref()
@@ -702,6 +673,21 @@ pub fn translate(spec: &Spec, bundle: &Path, opts: &Options) -> Result<Translati
         c = c.rlimit(res, soft, hard);
     }
     c = c.no_new_privs(process.no_new_privileges().unwrap_or(false));
+    if let Some(mask) = user.umask() {
+        c = c.umask(mask);
+    }
+    if let Some(adj) = process.oom_score_adj() {
+        c = c.oom_score_adj(adj);
+    }
+    if process.terminal() == Some(true) {
+        let size = process.console_size();
+        let (rows, cols) = size.map_or((24, 80), |b| (b.height() as u16, b.width() as u16));
+        c = c.terminal(rows, cols);
+        if let Some(sock) = &opts.console_socket {
+            c = c.console_socket(sock);
+        }
+    }
+    c = c.readonly_rootfs(root.readonly() == Some(true));
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         c = c.hostname(h);
     }
@@ -808,14 +794,25 @@ pub fn translate(spec: &Spec, bundle: &Path, opts: &Options) -> Result<Translati
     }
     c = c.masked_paths(linux.masked_paths().clone().unwrap_or_default());
     c = c.readonly_paths(linux.readonly_paths().clone().unwrap_or_default());
-    match linux.rootfs_propagation().as_deref() {
-        None | Some("") | Some("private") | Some("rprivate") => {}
-        Some(other) => {
-            return Err(unsupported(
-                "linux.rootfsPropagation",
-                format!("{other:?}: only private"),
-            ));
-        }
+    if let Some(prop) = linux
+        .rootfs_propagation()
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
+        let recursive = prop.starts_with('r');
+        let p = match prop.trim_start_matches('r') {
+            "private" => palisade::Propagation::Private,
+            "slave" => palisade::Propagation::Slave,
+            "shared" => palisade::Propagation::Shared,
+            "unbindable" => palisade::Propagation::Unbindable,
+            _ => {
+                return Err(unsupported(
+                    "linux.rootfsPropagation",
+                    format!("{prop:?}: [r]private, [r]slave, [r]shared or [r]unbindable"),
+                ));
+            }
+        };
+        c = c.rootfs_propagation(p, recursive);
     }
     if linux
         .mount_label()
@@ -827,14 +824,32 @@ pub fn translate(spec: &Spec, bundle: &Path, opts: &Options) -> Result<Translati
             "SELinux labels are not supported",
         ));
     }
-    if linux.seccomp().is_some() {
-        return Err(unsupported(
-            "linux.seccomp",
-            "seccomp is not wired into palisade's containers yet",
-        ));
-    }
-    if linux.personality().is_some() {
-        return Err(unsupported("linux.personality", "not supported"));
+    // No `linux.seccomp` is no filter (not palisade's Docker default).
+    c = match linux.seccomp() {
+        None => c.seccomp_unconfined(),
+        Some(sc) => {
+            let text = serde_json::to_string(sc).expect("seccomp serialises");
+            let profile = palisade::seccomp::Profile::from_json(&text)
+                .map_err(|e| unsupported("linux.seccomp", e.to_string()))?;
+            c.seccomp(palisade::Seccomp::Profile(profile))
+        }
+    };
+    if let Some(p) = linux.personality() {
+        let domain = serde_json::to_value(p.domain()).ok();
+        let pers = match domain.as_ref().and_then(|v| v.as_str()) {
+            Some("LINUX") => palisade::Personality::Linux,
+            Some("LINUX32") => palisade::Personality::Linux32,
+            other => {
+                return Err(unsupported(
+                    "linux.personality.domain",
+                    format!("{other:?}: LINUX or LINUX32"),
+                ));
+            }
+        };
+        if p.flags().as_ref().is_some_and(|f| !f.is_empty()) {
+            return Err(unsupported("linux.personality.flags", "not supported"));
+        }
+        c = c.personality(pers);
     }
     if linux.intel_rdt().is_some() {
         return Err(unsupported("linux.intelRdt", "not supported"));
@@ -877,7 +892,11 @@ pub fn translate(spec: &Spec, bundle: &Path, opts: &Options) -> Result<Translati
         Some(r) => resources(r)?,
         None => (Resources::new(), None),
     };
-    if let Some(rules) = rules {
+    if let Some(mut rules) = rules {
+        // As runc and crun do, the standard nodes (null, zero, full,
+        // random, urandom, tty, console, ptmx, pts, tun) stay allowed after
+        // the spec's rules: palisade makes them in every /dev.
+        rules.extend(DeviceRule::docker_default().into_iter().filter(|r| r.allow));
         c = c.device_rules(rules);
     }
     c = c.cgroup(&cgroup, res);
@@ -886,8 +905,6 @@ pub fn translate(spec: &Spec, bundle: &Path, opts: &Options) -> Result<Translati
         container: c,
         rootfs,
         cgroup,
-        umask: user.umask(),
-        oom_score_adj: process.oom_score_adj(),
         notes,
     })
 }

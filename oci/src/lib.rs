@@ -13,7 +13,8 @@
 //! use palisade_oci::bundle;
 //! let bundle = Path::new("/srv/bundle");
 //! let spec = bundle::load(bundle)?;
-//! let t = bundle::translate(&spec, bundle, &bundle::Options { id: "demo".into(), rootless: false })?;
+//! let opts = bundle::Options { id: "demo".into(), ..Default::default() };
+//! let t = bundle::translate(&spec, bundle, &opts)?;
 //! let mut child = t.container.spawn()?;
 //! child.wait()?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())

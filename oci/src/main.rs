@@ -437,26 +437,23 @@ fn create(cli: &Cli, a: &CreateArgs) -> Result<i32> {
         if a.console_socket.is_some() && !terminal {
             return Err("--console-socket given but process.terminal is not true".into());
         }
+        if terminal && a.console_socket.is_none() {
+            return Err(
+                "process.terminal needs --console-socket (the pty master has nowhere to go)".into(),
+            );
+        }
         let t = bundle::translate(
             &spec,
             &bundle,
             &Options {
                 id: a.id.clone(),
                 rootless: rootless(cli)?,
+                console_socket: a.console_socket.clone(),
             },
         )
         .map_err(|e| e.to_string())?;
         for n in &t.notes {
             log("warning", n);
-        }
-        if let Some(mask) = t.umask {
-            // Inherited by the container's first process through the fork.
-            // SAFETY: umask has no preconditions.
-            unsafe { libc::umask(mask as libc::mode_t) };
-        }
-        if let Some(adj) = t.oom_score_adj {
-            std::fs::write("/proc/self/oom_score_adj", adj.to_string())
-                .map_err(err("process.oomScoreAdj"))?;
         }
         let created = t
             .container

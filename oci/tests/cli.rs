@@ -217,8 +217,8 @@ fn refused_fields_are_named_and_nothing_is_left() {
     let env = Env::new("oci-refuse");
     type Edit = fn(&mut Value);
     let cases: [(&str, Edit); 5] = [
-        ("linux.seccomp", |v| {
-            v["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW"})
+        ("linux.intelRdt", |v| {
+            v["linux"]["intelRdt"] = json!({"closID": "palisade"})
         }),
         ("ociVersion", |v| v["ociVersion"] = json!("2.0.0")),
         ("linux.cgroupsPath", |v| {

@@ -18,11 +18,10 @@ mkdir -p "$base"/{rootfs,tmp}
 # This machine's root has no CAP_SYS_RESOURCE: podman's default rlimits
 # (nofile/nproc 1048576) cannot be raised, so ask for ones within reach.
 # Sysctls are left out: palisade writes them after /proc/sys is made
-# read-only (reported, see the README). seccomp is not wired in yet.
+# read-only (reported, see the README). seccomp is podman's default profile.
 cat >"$base/containers.conf" <<CONF
 [containers]
 default_sysctls = []
-seccomp_profile = "unconfined"
 default_ulimits = ["nofile=1024:16384", "nproc=4096:4096"]
 netns = "none"
 [network]
@@ -58,6 +57,12 @@ set -e
 [[ $rc == 7 ]] || fail "exit 7 gave $rc"
 out=$(run --rm --network host "$img" /bin/sh -c 'echo out-$((6*7))')
 [[ $out == out-42 ]] || fail "stdout: $out"
+
+# A terminal: conmon gets the pty master through --console-socket.
+out=$(run --rm -t "$img" /bin/sh -c 'tty; exit 0' | tr -d '\r')
+[[ $out == /dev/pts/* ]] || fail "run -t: tty says $out"
+# podman's default seccomp profile is in force (mode 2: filter).
+[[ $(run --rm "$img" /bin/sh -c 'grep Seccomp: /proc/self/status') == *2* ]] || fail "no seccomp filter"
 
 # 2. Detached: exec, top, pause/unpause, stop (TERM ignored → KILL), rm.
 id=$(run -d "$img" /bin/sleep 600)
