@@ -33,6 +33,15 @@ echo "== cargo package"
 cargo package --workspace --exclude palisade-testkit --no-verify --allow-dirty --quiet
 echo "== host lane: test counts"
 grep -E '^test result:' target/test.log | awk '{p+=$4; f+=$6; i+=$8} END {print "host lane: " p " passed, " f " failed, " i " ignored"}'
+echo "== real clients: containerd and podman drive palisade-oci"
+# containerd 1.6 (ctr, runc v2 shim) and podman 4.3 (conmon) use the
+# palisade-oci binary in place of runc; each script runs a private daemon /
+# storage and removes it on exit (normal: ~10 s together).
+PALISADE_CLIENTS=1 ./scripts/setup.sh >/dev/null
+oci_bin=$(cargo build -q -p palisade-oci --message-format=json-render-diagnostics |
+  grep -o '"executable":"[^"]*/palisade-oci"' | cut -d'"' -f4)
+scripts/deadline 300 -- bash oci/tests/containerd.sh "$oci_bin"
+scripts/deadline 300 -- bash oci/tests/podman.sh "$oci_bin"
 echo "== guest lane (pure cgroup v2, ipvlan)"
 # Normal: ~2 min; each guest boot has its own 15-minute limit besides.
 scripts/deadline 2100 -- ./scripts/test-vm.sh
