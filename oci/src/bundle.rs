@@ -892,6 +892,13 @@ pub fn translate(spec: &Spec, bundle: &Path, opts: &Options) -> Result<Translati
         Some(r) => resources(r)?,
         None => (Resources::new(), None),
     };
+    // Join the memory and pids controllers even without a limit (the
+    // kernel's default, "max", written back), as runc joins them, so a
+    // later `update` finds the container there. (Not cpu: shares 1024
+    // would become weight 39 on cgroup2, not its default 100.)
+    let mut res = res;
+    res.memory.max.get_or_insert(UNLIMITED);
+    res.pids_max.get_or_insert(UNLIMITED);
     if let Some(mut rules) = rules {
         // As runc and crun do, the standard nodes (null, zero, full,
         // random, urandom, tty, console, ptmx, pts, tun) stay allowed after

@@ -77,6 +77,16 @@ pm pause "$id" >/dev/null || fail "pause"
 [[ $(pm inspect -f '{{.State.Status}}' "$id") == paused ]] || fail "not paused"
 pm unpause "$id" >/dev/null || fail "unpause"
 [[ $(pm inspect -f '{{.State.Status}}' "$id") == running ]] || fail "not running after unpause"
+# update: the new limits reach the kernel (cgroupfs read back).
+pm update --memory 48m "$id" >/dev/null || fail "update"
+pid=$(pm inspect -f '{{.State.Pid}}' "$id")
+if [[ -d /sys/fs/cgroup/memory ]]; then
+  mem=$(awk -F: '$2 ~ /(^|,)memory(,|$)/ {print $3}' "/proc/$pid/cgroup")
+  limit=$(cat "/sys/fs/cgroup/memory$mem/memory.limit_in_bytes")
+else
+  limit=$(cat "/sys/fs/cgroup$(awk -F: '$1 == 0 {print $3}' "/proc/$pid/cgroup")/memory.max")
+fi
+[[ $limit == $((48 << 20)) ]] || fail "update: memory limit $limit, not 48m"
 pm stop -t 1 "$id" >/dev/null || fail "stop"
 [[ $(pm inspect -f '{{.State.Status}}' "$id") == exited ]] || fail "not exited after stop"
 pm rm "$id" >/dev/null || fail "rm"
