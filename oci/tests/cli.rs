@@ -284,3 +284,81 @@ fn features_and_version() {
     let out = Command::new(BIN).arg("--version").output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("spec: 1.2.0"));
 }
+
+/// Runs `script` in a container of a bundle edited by `edit`; its stdout.
+fn run_script(env: &Env, script: &str, edit: impl FnOnce(&mut Value)) -> (Option<i32>, String) {
+    let b = env.bundle("s", &["/bin/sh", "-c", script], edit);
+    let id = unique_name("script");
+    let out = env.cmd(&["run", "--bundle", b.to_str().unwrap(), &id]);
+    std::fs::remove_file(b.join("config.json")).unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(
+        out.status.code().is_some(),
+        "{script}: killed: {}",
+        stderr(&out)
+    );
+    (out.status.code(), text)
+}
+
+#[test]
+fn config_fields_reach_the_kernel_exactly() {
+    let Some(_root) = require_root("creates containers") else {
+        return;
+    };
+    let env = Env::new("oci-exact");
+    // No linux.seccomp: no filter at all (not palisade's Docker default).
+    let (_, out) = run_script(&env, "grep Seccomp: /proc/self/status", |_| {});
+    assert_eq!(out, "Seccomp:\t0");
+    // A profile: the filter is installed and its rule holds.
+    let (code, out) = run_script(
+        &env,
+        "grep Seccomp: /proc/self/status; mkdir /tmp/x-$$",
+        |v| {
+            v["linux"]["seccomp"] = json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+            })
+        },
+    );
+    assert_eq!(out, "Seccomp:\t2");
+    assert_ne!(code, Some(0), "mkdir allowed under the profile");
+    // maskedPaths / readonlyPaths exactly as listed: none → Docker's
+    // /proc/timer_list (present on this kernel) reads in full; listed →
+    // it reads empty (masked by /dev/null).
+    let probe = "head -c 10 /proc/timer_list | wc -c";
+    assert!(Path::new("/proc/timer_list").exists());
+    let (_, out) = run_script(&env, probe, |v| {
+        v["linux"]["maskedPaths"] = json!([]);
+        v["linux"]["readonlyPaths"] = json!([]);
+    });
+    assert_eq!(
+        out, "10",
+        "/proc/timer_list masked though maskedPaths is empty"
+    );
+    let (_, out) = run_script(&env, probe, |v| {
+        v["linux"]["maskedPaths"] = json!(["/proc/timer_list"]);
+    });
+    assert_eq!(out, "0", "/proc/timer_list not masked");
+    // env exactly as given; cwd; user; hostname; umask; read-only root.
+    let (_, out) = run_script(
+        &env,
+        "echo \"$(env | sort | tr '\\n' ' ')|$(pwd)|$(id -u):$(id -g)|$(hostname)|$(umask)\"",
+        |v| {
+            v["process"]["env"] = json!(["A=1", "B=two words"]);
+            v["process"]["cwd"] = json!("/tmp");
+            v["process"]["user"] = json!({"uid": 1234, "gid": 4321, "umask": 23});
+            v["hostname"] = json!("exact");
+            // Ambient capabilities are refused for a uid other than 0.
+            v["process"]["capabilities"]["ambient"] = json!([]);
+        },
+    );
+    assert!(
+        out.starts_with("A=1 B=two words ") && out.ends_with("|/tmp|1234:4321|exact|0027"),
+        "{out}"
+    );
+    let (code, _) = run_script(&env, "touch /oci-ro-probe", |v| {
+        v["root"]["readonly"] = json!(true);
+    });
+    assert_ne!(code, Some(0), "wrote to a read-only root");
+    assert!(!busybox_rootfs().join("oci-ro-probe").exists());
+}
