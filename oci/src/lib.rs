@@ -21,5 +21,6 @@
 //! ```
 
 pub mod bundle;
+pub mod console;
 pub mod signal;
 pub mod state;

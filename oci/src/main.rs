@@ -611,9 +611,7 @@ fn exec(cli: &Cli) -> Result<u8> {
     else {
         unreachable!()
     };
-    if *tty || console_socket.is_some() {
-        return Err("exec --tty/--console-socket: terminals are not supported yet".into());
-    }
+    let mut terminal = *tty;
     if *preserve_fds != 0 {
         return Err(format!(
             "--preserve-fds {preserve_fds}: passing extra fds is not supported yet"
@@ -625,7 +623,7 @@ fn exec(cli: &Cli) -> Result<u8> {
         let p: oci_spec::runtime::Process =
             serde_json::from_str(&text).map_err(err(&path.display().to_string()))?;
         if p.terminal() == Some(true) {
-            return Err("process.terminal: terminals are not supported yet".into());
+            terminal = true;
         }
         let args = p.args().clone().unwrap_or_default();
         if args.is_empty() {
@@ -693,8 +691,18 @@ fn exec(cli: &Cli) -> Result<u8> {
         }
         e
     };
-    e = e.stdin(palisade::Stdio::Inherit);
+    if terminal != console_socket.is_some() {
+        return Err("exec: --tty (or process.terminal) and --console-socket go together".into());
+    }
+    if terminal {
+        e = e.terminal(24, 80);
+    }
     let mut child = a.exec(e).map_err(err(&format!("exec in {id}")))?;
+    if let (Some(sock), Some(pty)) = (console_socket, child.take_pty()) {
+        use std::os::fd::AsFd;
+        palisade_oci::console::send(sock, pty.as_fd(), "/dev/ptmx")
+            .map_err(err(&format!("--console-socket {}", sock.display())))?;
+    }
     if let Some(p) = pid_file {
         write_pid_file(p, child.pid())?;
     }

@@ -72,6 +72,8 @@ set +e
 pm exec "$id" /bin/sh -c 'exit 4'; rc=$?
 set -e
 [[ $rc == 4 ]] || fail "exec exit code $rc"
+out=$(pm exec -t "$id" /bin/sh -c tty | tr -d '\r')
+[[ $out == /dev/pts/* ]] || fail "exec -t: tty says $out"
 pm top "$id" | grep -q sleep || fail "top: $(pm top "$id")"
 pm pause "$id" >/dev/null || fail "pause"
 [[ $(pm inspect -f '{{.State.Status}}' "$id") == paused ]] || fail "not paused"
