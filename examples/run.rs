@@ -4,7 +4,11 @@
 //! cargo run --example run -- [--rootfs DIR | --lower DIR... --upper DIR --work DIR]
 //!     [--memory 64M] [--pids N] [--cpus 0.5] [--net none|host|veth|macvlan:PARENT]
 //!     [--ip 10.88.0.2/24] [--gateway 10.88.0.1] [--hostname H] [--cap-add CAP] [--cap-drop CAP] [--user UID:GID] [--userns]
-//!     [--init] [--keep-env] [-- CMD [ARGS...]]
+//!     [--init] [--keep-env] [-d] [-- CMD [ARGS...]]
+//!
+//! `-d` leaves the container running and prints its state as JSON, which
+//! `cargo run --example exec -- STATE CMD...` runs a command in and
+//! `cargo run --example exec -- --delete STATE` removes.
 //! ```
 //! Without `--rootfs`/`--lower` it runs the busybox rootfs the test kit
 //! builds; without a command it prints who and where it is. Exits with the
@@ -80,7 +84,7 @@ fn veth_ends(ip: &str, gateway: Option<&str>) -> Result<(String, String), String
 
 fn usage(msg: &str) -> ExitCode {
     eprintln!(
-        "run: {msg}\nusage: run [--rootfs DIR | --lower DIR... --upper DIR --work DIR] [--memory SIZE] [--pids N] [--cpus F] [--net none|host|veth|macvlan:PARENT] [--ip CIDR] [--gateway IP] [--hostname H] [--cap-add CAP] [--cap-drop CAP] [--user UID:GID] [--userns] [--init] [-- CMD ARGS...]"
+        "run: {msg}\nusage: run [--rootfs DIR | --lower DIR... --upper DIR --work DIR] [--memory SIZE] [--pids N] [--cpus F] [--net none|host|veth|macvlan:PARENT] [--ip CIDR] [--gateway IP] [--hostname H] [--cap-add CAP] [--cap-drop CAP] [--user UID:GID] [--userns] [--init] [-d] [-- CMD ARGS...]"
     );
     ExitCode::from(125)
 }
@@ -114,6 +118,7 @@ fn main() -> ExitCode {
     let mut user = None;
     let mut userns = false;
     let mut init = false;
+    let mut detach = false;
     let mut command = Vec::new();
     while i.get() < argv.len() {
         let arg = argv[i.get()].clone();
@@ -163,6 +168,7 @@ fn main() -> ExitCode {
                 }
                 "--userns" => userns = true,
                 "--init" => init = true,
+                "-d" | "--detach" => detach = true,
                 "-h" | "--help" => return Err("help".into()),
                 "--" => {
                     command.extend(argv[i.get()..].iter().cloned());
@@ -265,6 +271,15 @@ fn main() -> ExitCode {
             .user_namespace(IdMaps::single(0, 100_000), IdMaps::single(0, 100_000))
             .sys(false);
     }
+    if detach {
+        // Outlive this process (no parent-death signal) and let go of its
+        // terminal and pipes, so `state=$(run -d …)` returns at once.
+        container = container
+            .parent_death_signal(None)
+            .stdin(palisade::Stdio::Null)
+            .stdout(palisade::Stdio::Null)
+            .stderr(palisade::Stdio::Null);
+    }
     let mut child = match container.spawn() {
         Ok(c) => c,
         Err(e) => {
@@ -272,6 +287,19 @@ fn main() -> ExitCode {
             return ExitCode::from(126);
         }
     };
+    if detach {
+        // The state is what `cargo run --example exec` attaches with.
+        return match child.detach() {
+            Ok(state) => {
+                println!("{}", serde_json::to_string(&state).expect("state is plain data"));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("run: {e}");
+                ExitCode::from(125)
+            }
+        };
+    }
     match child.wait() {
         Ok(status) => {
             if child.oom_killed() {

@@ -96,11 +96,7 @@ impl Hook {
 
     /// Runs it with `state` on stdin; `pre_exec` runs in the forked child
     /// before `execve` (entering the container's namespaces).
-    pub(crate) fn run(
-        &self,
-        state: &str,
-        pre_exec: Option<PreExec>,
-    ) -> Result<(), String> {
+    pub(crate) fn run(&self, state: &str, pre_exec: Option<PreExec>) -> Result<(), String> {
         let mut cmd = Command::new(&self.path);
         if let Some(argv0) = self.args.first() {
             cmd.arg0(argv0);
