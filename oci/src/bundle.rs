@@ -70,6 +70,91 @@ pub struct Translation {
     pub cgroup: String,
     /// Fields approximated by palisade's own defaults, for the log.
     pub notes: Vec<String>,
+    /// `hooks.poststart` and `hooks.poststop`, for `start` and `delete`.
+    pub post_hooks: PostHooks,
+}
+
+/// The hooks that run after `create` returned: stored with the state.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct PostHooks {
+    /// Run by `start` once the program runs (failures are logged).
+    #[serde(default)]
+    pub poststart: Vec<oci_spec::runtime::Hook>,
+    /// Run by `delete` once the container is gone (failures are logged).
+    #[serde(default)]
+    pub poststop: Vec<oci_spec::runtime::Hook>,
+}
+
+fn to_hook(field: &str, h: &oci_spec::runtime::Hook) -> Result<palisade::Hook, Error> {
+    if !h.path().is_absolute() {
+        return Err(unsupported(
+            format!("{field}.path"),
+            format!("{} is not absolute", h.path().display()),
+        ));
+    }
+    let mut out = palisade::Hook::new(h.path());
+    if let Some(args) = h.args() {
+        out = out.args(args.iter().cloned());
+    }
+    for e in h.env().iter().flatten() {
+        out = out.env(e);
+    }
+    match h.timeout() {
+        None => {}
+        Some(t) if t > 0 => out = out.timeout(std::time::Duration::from_secs(t as u64)),
+        Some(t) => {
+            return Err(unsupported(
+                format!("{field}.timeout"),
+                format!("{t}: must be positive"),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Runs one OCI hook on the host with the state JSON on stdin (runtime
+/// spec, "POSIX-platform Hooks"): `args[0]` as argv\[0\], exactly `env`,
+/// killed after `timeout` seconds. `Err` names the hook.
+pub fn run_hook(h: &oci_spec::runtime::Hook, state: &str) -> Result<(), String> {
+    use std::io::Write;
+    use std::os::unix::process::CommandExt;
+    let name = h.path().display().to_string();
+    let mut cmd = std::process::Command::new(h.path());
+    if let Some(args) = h.args() {
+        if let Some((first, rest)) = args.split_first() {
+            cmd.arg0(first).args(rest);
+        }
+    }
+    cmd.env_clear();
+    for e in h.env().iter().flatten() {
+        if let Some((k, v)) = e.split_once('=') {
+            cmd.env(k, v);
+        }
+    }
+    cmd.stdin(std::process::Stdio::piped());
+    let mut child = cmd.spawn().map_err(|e| format!("hook {name}: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(state.as_bytes());
+    }
+    let deadline = h
+        .timeout()
+        .filter(|t| *t > 0)
+        .map(|t| std::time::Instant::now() + std::time::Duration::from_secs(t as u64));
+    loop {
+        if let Some(st) = child.try_wait().map_err(|e| format!("hook {name}: {e}"))? {
+            return if st.success() {
+                Ok(())
+            } else {
+                Err(format!("hook {name}: {st}"))
+            };
+        }
+        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("hook {name}: timed out"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
 }
 
 /// The OCI versions this runtime reads: 1.0.0 up to 1.2.x.
@@ -694,19 +779,41 @@ pub fn translate(spec: &Spec, bundle: &Path, opts: &Options) -> Result<Translati
     if let Some(d) = spec.domainname().as_deref().filter(|h| !h.is_empty()) {
         c = c.domainname(d);
     }
-    if spec.hooks().as_ref().is_some_and(|h| {
-        [
-            h.prestart().as_ref(),
-            h.create_runtime().as_ref(),
-            h.create_container().as_ref(),
-            h.start_container().as_ref(),
-            h.poststart().as_ref(),
-            h.poststop().as_ref(),
-        ]
-        .iter()
-        .any(|l| l.is_some_and(|l| !l.is_empty()))
-    }) {
-        return Err(unsupported("hooks", "hooks are not supported yet"));
+    // Hooks up to startContainer run inside palisade's create; poststart
+    // and poststop run from the `start` and `delete` commands (another
+    // process), so they are handed back in the translation.
+    let mut post = PostHooks::default();
+    if let Some(h) = spec.hooks() {
+        let points = [
+            (
+                "hooks.prestart",
+                h.prestart(),
+                palisade::HookPoint::Prestart,
+            ),
+            (
+                "hooks.createRuntime",
+                h.create_runtime(),
+                palisade::HookPoint::CreateRuntime,
+            ),
+            (
+                "hooks.createContainer",
+                h.create_container(),
+                palisade::HookPoint::CreateContainer,
+            ),
+            (
+                "hooks.startContainer",
+                h.start_container(),
+                palisade::HookPoint::StartContainer,
+            ),
+        ];
+        for (field, list, point) in points {
+            for (i, hook) in list.iter().flatten().enumerate() {
+                c = c.hook(point, to_hook(&format!("{field}[{i}]"), hook)?);
+            }
+        }
+        post.poststart = h.poststart().clone().unwrap_or_default();
+        post.poststop = h.poststop().clone().unwrap_or_default();
+        c = c.id(&opts.id).bundle(&bundle.to_string_lossy());
     }
     let linux = spec
         .linux()
@@ -913,6 +1020,7 @@ pub fn translate(spec: &Spec, bundle: &Path, opts: &Options) -> Result<Translati
         rootfs,
         cgroup,
         notes,
+        post_hooks: post,
     })
 }
 

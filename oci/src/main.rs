@@ -468,6 +468,7 @@ fn create(cli: &Cli, a: &CreateArgs) -> Result<i32> {
             created: state::now_rfc3339(),
             annotations: spec.annotations().clone().unwrap_or_default(),
             palisade: st,
+            hooks: t.post_hooks,
         };
         if let Err(e) = locked.save(&stored) {
             let _ = Attached::attach(stored.palisade).map(Attached::cleanup);
@@ -500,7 +501,15 @@ fn start(cli: &Cli, id: &str) -> Result<()> {
     }
     a.start().map_err(err(&format!("start {id}")))?;
     s.palisade = a.state().clone();
-    l.save(&s).map_err(|e| e.to_string())
+    l.save(&s).map_err(|e| e.to_string())?;
+    let state = state_json(&s, &a).to_string();
+    for h in &s.hooks.poststart {
+        // The spec: a poststart failure is logged, the container runs on.
+        if let Err(e) = bundle::run_hook(h, &state) {
+            log("warning", &format!("poststart {e}"));
+        }
+    }
+    Ok(())
 }
 
 fn run_cmd(cli: &Cli, a: &CreateArgs, detach: bool, keep: bool) -> Result<u8> {
@@ -558,7 +567,7 @@ fn kill(cli: &Cli, id: &str, all: bool, sig: Option<&str>) -> Result<()> {
 }
 
 fn delete(cli: &Cli, id: &str, force: bool) -> Result<()> {
-    let (l, _s, a) = match open(cli, id) {
+    let (l, s, a) = match open(cli, id) {
         Ok(x) => x,
         // `delete --force` of a missing container succeeds, as with runc.
         Err(e) if force && e.ends_with("does not exist") => return Ok(()),
@@ -579,7 +588,14 @@ fn delete(cli: &Cli, id: &str, force: bool) -> Result<()> {
             ));
         }
     }
+    let mut state = state_json(&s, &a);
     a.cleanup().map_err(err(&format!("delete {id}")))?;
+    state["status"] = json!("stopped");
+    for h in &s.hooks.poststop {
+        if let Err(e) = bundle::run_hook(h, &state.to_string()) {
+            log("warning", &format!("poststop {e}"));
+        }
+    }
     l.remove().map_err(|e| e.to_string())
 }
 

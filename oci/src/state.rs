@@ -26,6 +26,9 @@ pub struct Stored {
     pub annotations: HashMap<String, String>,
     /// palisade's handle.
     pub palisade: palisade::ContainerState,
+    /// Hooks run by `start` and `delete`.
+    #[serde(default)]
+    pub hooks: crate::bundle::PostHooks,
 }
 
 /// Errors of the state store, naming the container.

@@ -362,3 +362,61 @@ fn config_fields_reach_the_kernel_exactly() {
     assert_ne!(code, Some(0), "wrote to a read-only root");
     assert!(!busybox_rootfs().join("oci-ro-probe").exists());
 }
+
+#[test]
+fn hooks_run_at_their_points_with_the_state_on_stdin() {
+    let Some(_root) = require_root("creates containers") else {
+        return;
+    };
+    let env = Env::new("oci-hooks");
+    let marks = env.dir.subdir("marks");
+    let hook = |name: &str| {
+        json!([{
+            "path": "/bin/sh",
+            "args": ["sh", "-c", format!("cat > {}/{name}", marks.display())],
+            "env": ["PATH=/usr/bin:/bin"],
+            "timeout": 10
+        }])
+    };
+    let b = env.bundle("b", &["/bin/sleep", "60"], |v| {
+        v["hooks"] = json!({
+            "createRuntime": hook("createRuntime"),
+            "poststart": hook("poststart"),
+            "poststop": hook("poststop"),
+        });
+    });
+    let id = unique_name("hooks");
+    let out = env.cmd_detached(&["create", "--bundle", b.to_str().unwrap(), &id]);
+    assert!(out.status.success(), "create: {}", stderr(&out));
+    let read = |name: &str| -> Value {
+        serde_json::from_slice(
+            &std::fs::read(marks.join(name)).unwrap_or_else(|e| panic!("{name}: {e}")),
+        )
+        .unwrap()
+    };
+    let s = read("createRuntime");
+    assert_eq!(s["id"], id.as_str());
+    assert_eq!(s["bundle"], b.to_str().unwrap());
+    assert!(!marks.join("poststart").exists(), "poststart before start");
+    assert!(env.cmd(&["start", &id]).status.success());
+    assert_eq!(read("poststart")["status"], "running");
+    assert!(!marks.join("poststop").exists());
+    let out = env.cmd(&["delete", "--force", &id]);
+    assert!(out.status.success(), "delete: {}", stderr(&out));
+    let s = read("poststop");
+    assert_eq!(
+        (s["id"].as_str(), s["status"].as_str()),
+        (Some(id.as_str()), Some("stopped"))
+    );
+    // A failing createRuntime hook fails create, naming the hook, and
+    // leaves nothing.
+    std::fs::remove_file(b.join("config.json")).unwrap();
+    let b = env.bundle("b", &["/bin/true"], |v| {
+        v["hooks"] = json!({"createRuntime": [{"path": "/bin/false"}]});
+    });
+    let id = unique_name("hookfail");
+    let out = env.cmd_detached(&["create", "--bundle", b.to_str().unwrap(), &id]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("/bin/false"), "{}", stderr(&out));
+    assert!(!env.root().join(&id).exists());
+}
