@@ -2,6 +2,7 @@
 //! palisade. See the crate's README section for containerd and podman.
 
 use std::io::Write;
+use std::os::fd::FromRawFd;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::OnceLock;
@@ -418,11 +419,30 @@ fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
 }
 
 fn create(cli: &Cli, a: &CreateArgs) -> Result<i32> {
-    if a.preserve_fds != 0 {
-        return Err(format!(
-            "--preserve-fds {}: passing extra fds is not supported yet",
-            a.preserve_fds
-        ));
+    // Fds 3..3+N of the caller go to the program at the same numbers
+    // (runc's --preserve-fds; systemd's LISTEN_FDS convention). Taken
+    // first, before this process opens anything of its own.
+    let mut preserved = Vec::new();
+    for n in 0..a.preserve_fds as i32 {
+        let fd = 3 + n;
+        // SAFETY: fcntl(F_GETFD) only probes the fd.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+            return Err(format!(
+                "--preserve-fds {}: fd {fd} is not open",
+                a.preserve_fds
+            ));
+        }
+        // SAFETY: an fd the caller passed us and nothing here owns yet;
+        // F_DUPFD_CLOEXEC gives this process its own close-on-exec copy.
+        let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3 + a.preserve_fds as i32) };
+        if dup < 0 {
+            return Err(format!(
+                "--preserve-fds: dup of fd {fd}: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        // SAFETY: dup is a fresh fd owned by no one else.
+        preserved.push((unsafe { std::os::fd::OwnedFd::from_raw_fd(dup) }, fd));
     }
     let _ = (a.no_pivot, a.no_new_keyring);
     let bundle =
@@ -455,8 +475,11 @@ fn create(cli: &Cli, a: &CreateArgs) -> Result<i32> {
         for n in &t.notes {
             log("warning", n);
         }
-        let created = t
-            .container
+        let mut container = t.container;
+        for (fd, number) in preserved {
+            container = container.pass_fd(fd, number);
+        }
+        let created = container
             .create()
             .map_err(err(&format!("create {}", a.id)))?;
         let pid = created.pid();

@@ -420,3 +420,44 @@ fn hooks_run_at_their_points_with_the_state_on_stdin() {
     assert!(stderr(&out).contains("/bin/false"), "{}", stderr(&out));
     assert!(!env.root().join(&id).exists());
 }
+
+#[test]
+fn preserve_fds_hands_the_callers_fds_to_the_program() {
+    let Some(_root) = require_root("creates containers") else {
+        return;
+    };
+    let env = Env::new("oci-fds");
+    let b = env.bundle("b", &["/bin/sh", "-c", "cat <&3; cat <&4"], |_| {});
+    let (f3, f4) = (env.dir.path().join("three"), env.dir.path().join("four"));
+    std::fs::write(&f3, "fd-three ").unwrap();
+    std::fs::write(&f4, "fd-four").unwrap();
+    let id = unique_name("fds");
+    // The host shell opens 3 and 4, as a shim or systemd passes them.
+    let out = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!(
+            "exec 3<'{}' 4<'{}'; exec '{BIN}' --root '{}' run --preserve-fds 2 --bundle '{}' {id}",
+            f3.display(),
+            f4.display(),
+            env.root().display(),
+            b.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "fd-three fd-four");
+    // Without --preserve-fds, fd 3 is closed in the container.
+    let id = unique_name("fds");
+    let out = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!(
+            "exec 3<'{}'; exec '{BIN}' --root '{}' run --bundle '{}' {id}",
+            f3.display(),
+            env.root().display(),
+            b.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("fd-three"));
+}
