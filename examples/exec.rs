@@ -27,12 +27,14 @@ fn run() -> Result<u8, String> {
     let usage = "usage: exec STATE CMD [ARGS...] | exec --status STATE | exec --delete STATE";
     match args.first().map(String::as_str) {
         Some("--delete") => {
-            let c = Attached::attach(state(args.get(1).ok_or(usage)?)?).map_err(|e| e.to_string())?;
+            let c =
+                Attached::attach(state(args.get(1).ok_or(usage)?)?).map_err(|e| e.to_string())?;
             c.cleanup().map_err(|e| e.to_string())?;
             Ok(0)
         }
         Some("--status") => {
-            let c = Attached::attach(state(args.get(1).ok_or(usage)?)?).map_err(|e| e.to_string())?;
+            let c =
+                Attached::attach(state(args.get(1).ok_or(usage)?)?).map_err(|e| e.to_string())?;
             println!("{:?}", c.status());
             Ok(0)
         }

@@ -291,7 +291,10 @@ fn main() -> ExitCode {
         // The state is what `cargo run --example exec` attaches with.
         return match child.detach() {
             Ok(state) => {
-                println!("{}", serde_json::to_string(&state).expect("state is plain data"));
+                println!(
+                    "{}",
+                    serde_json::to_string(&state).expect("state is plain data")
+                );
                 ExitCode::SUCCESS
             }
             Err(e) => {
