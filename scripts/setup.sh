@@ -34,6 +34,9 @@ if [[ "${PALISADE_VM:-0}" == 1 ]]; then
   # qemu-img nor qemu-nbd. The guest kernel package is only downloaded and
   # extracted into target/vm by scripts/vm/build.sh, never installed.
   packages+=(qemu-system-x86 cpio)
+  # The lane's systemd mode boots the host's systemd as the guest's PID 1
+  # with the system bus, for the systemd cgroup driver's tests (issue 23).
+  packages+=(systemd dbus)
 fi
 if [[ -n "${PALISADE_EXTRA_PACKAGES:-}" ]]; then
   read -r -a extra <<<"$PALISADE_EXTRA_PACKAGES"

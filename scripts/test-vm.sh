@@ -29,3 +29,11 @@ export CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER="$PWD/scripts/vm-run"
 cargo test -p palisade-cgroup -p palisade-netlink -p palisade --all-features --tests --no-fail-fast 2>&1 \
   | tee target/test-vm.log
 echo "vm lane: $(grep -c '^test result: ok' target/test-vm.log) test binaries passed in $(($(date +%s) - start)) s"
+
+echo "== vm lane: the systemd cgroup driver, systemd as the guest's PID 1"
+# The same guest with the host's systemd as PID 1 and the system bus
+# (scripts/vm/init); the test refuses to skip when PALISADE_VM_SYSTEMD is set.
+PALISADE_VM_SYSTEMD=1 cargo test -p palisade-cgroup --all-features --test systemd 2>&1 \
+  | tee target/test-vm-systemd.log
+grep -q '^test result: ok' target/test-vm-systemd.log
+echo "vm lane (systemd): passed in $(($(date +%s) - start)) s total"
