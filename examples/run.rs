@@ -4,7 +4,7 @@
 //! cargo run --example run -- [--rootfs DIR | --lower DIR... --upper DIR --work DIR]
 //!     [--memory 64M] [--pids N] [--cpus 0.5] [--net none|host|veth|macvlan:PARENT]
 //!     [--ip 10.88.0.2/24] [--gateway 10.88.0.1] [--hostname H] [--cap-add CAP] [--cap-drop CAP] [--user UID:GID] [--userns]
-//!     [--init] [--keep-env] [-d] [-- CMD [ARGS...]]
+//!     [--init] [--keep-env] [-d] [--seccomp FILE|unconfined] [-- CMD [ARGS...]]
 //!
 //! `-d` leaves the container running and prints its state as JSON, which
 //! `cargo run --example exec -- STATE CMD...` runs a command in and
@@ -84,7 +84,7 @@ fn veth_ends(ip: &str, gateway: Option<&str>) -> Result<(String, String), String
 
 fn usage(msg: &str) -> ExitCode {
     eprintln!(
-        "run: {msg}\nusage: run [--rootfs DIR | --lower DIR... --upper DIR --work DIR] [--memory SIZE] [--pids N] [--cpus F] [--net none|host|veth|macvlan:PARENT] [--ip CIDR] [--gateway IP] [--hostname H] [--cap-add CAP] [--cap-drop CAP] [--user UID:GID] [--userns] [--init] [-d] [-- CMD ARGS...]"
+        "run: {msg}\nusage: run [--rootfs DIR | --lower DIR... --upper DIR --work DIR] [--memory SIZE] [--pids N] [--cpus F] [--net none|host|veth|macvlan:PARENT] [--ip CIDR] [--gateway IP] [--hostname H] [--cap-add CAP] [--cap-drop CAP] [--user UID:GID] [--userns] [--init] [-d] [--seccomp FILE|unconfined] [-- CMD ARGS...]"
     );
     ExitCode::from(125)
 }
@@ -119,6 +119,7 @@ fn main() -> ExitCode {
     let mut userns = false;
     let mut init = false;
     let mut detach = false;
+    let mut seccomp: Option<String> = None;
     let mut command = Vec::new();
     while i.get() < argv.len() {
         let arg = argv[i.get()].clone();
@@ -169,6 +170,7 @@ fn main() -> ExitCode {
                 "--userns" => userns = true,
                 "--init" => init = true,
                 "-d" | "--detach" => detach = true,
+                "--seccomp" => seccomp = Some(value("--seccomp")?),
                 "-h" | "--help" => return Err("help".into()),
                 "--" => {
                     command.extend(argv[i.get()..].iter().cloned());
@@ -270,6 +272,19 @@ fn main() -> ExitCode {
         container = container
             .user_namespace(IdMaps::single(0, 100_000), IdMaps::single(0, 100_000))
             .sys(false);
+    }
+    match seccomp.as_deref() {
+        None => {}
+        Some("unconfined") => container = container.seccomp_unconfined(),
+        Some(file) => {
+            let profile = std::fs::read_to_string(file)
+                .map_err(|e| e.to_string())
+                .and_then(|t| palisade::seccomp::Profile::from_json(&t).map_err(|e| e.to_string()));
+            match profile {
+                Ok(p) => container = container.seccomp(palisade::Seccomp::Profile(p)),
+                Err(e) => return usage(&format!("--seccomp {file}: {e}")),
+            }
+        }
     }
     if detach {
         // Outlive this process (no parent-death signal) and let go of its

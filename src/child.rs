@@ -68,15 +68,22 @@ unsafe fn join_pid_namespace(plan: &Plan) {
     }
 }
 
-/// Installs the compiled filter (one raw seccomp(2) call). A listener fd
-/// (a profile with `Notify`) is not handed out yet: it is closed, so the
-/// notified calls fail with `ENOSYS` rather than hang.
+/// Installs the compiled filter (one raw seccomp(2) call); a listener (a
+/// profile with `Notify`) goes to the parent over `notify_sock`.
 unsafe fn install_seccomp(plan: &Plan) {
     if let Some((filter, flags)) = &plan.seccomp {
         match filter.install(*flags) {
             Ok(Some(listener)) => {
-                // SAFETY: our fd.
-                unsafe { libc::close(listener) };
+                // SAFETY: our fds; send_fd makes only raw calls.
+                unsafe {
+                    if plan.notify_sock >= 0
+                        && let Err(e) = crate::pty::send_fd(plan.notify_sock, listener, b"seccomp")
+                    {
+                        set_errno(e);
+                        report(plan, Step::Seccomp, 1);
+                    }
+                    libc::close(listener);
+                }
             }
             Ok(None) => {}
             Err(e) => {

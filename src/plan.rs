@@ -136,6 +136,9 @@ pub(crate) struct Plan {
         palisade_seccomp::InstallFlags,
     )>,
     pub seccomp_early: bool,
+    /// A Notify profile: the child's end of the socketpair its listener
+    /// goes back on (-1: none).
+    pub notify_sock: RawFd,
     /// A pid namespace to join (fd, or -1): the child enters it and forks
     /// the process that stays (see child::join_pid_namespace).
     pub pid_join: RawFd,
@@ -520,6 +523,7 @@ impl Plan {
             start_fd: -1,
             seccomp: compile_seccomp(c)?,
             seccomp_early: !c.no_new_privs,
+            notify_sock: -1,
             pid_join: pid_join_fd,
             wipe: arg_env_areas(),
             hooks_pause: c.hooks.iter().any(|(p, _)| {
@@ -943,6 +947,14 @@ impl Plan {
 
     /// A terminal (see pty.rs): the child keeps `sock` until it has sent
     /// the master on it.
+    /// A Notify profile: the child sends the listener on `sock`.
+    pub(crate) fn add_notify(&mut self, sock: RawFd) {
+        self.notify_sock = sock;
+        self.keep_fds.push(sock);
+        self.keep_fds.sort_unstable();
+        self.keep_fds.dedup();
+    }
+
     pub(crate) fn add_terminal(&mut self, sock: RawFd, rows: u16, cols: u16) {
         self.terminal = Some((sock, rows, cols));
         self.keep_fds.push(sock);

@@ -497,6 +497,18 @@ impl Container {
         }
         plan.add_pass_fds(pass_pairs);
         plan.search_path(self)?;
+        // A profile with Notify: the listener comes back on a socketpair.
+        let notify_pair = if plan
+            .seccomp
+            .as_ref()
+            .is_some_and(|(f, _)| f.wants_listener())
+        {
+            let (ours, theirs) = socketpair()?;
+            plan.add_notify(theirs.as_raw_fd());
+            Some((ours, theirs))
+        } else {
+            None
+        };
         let idmap_pair = if plan.idmap_count() > 0 {
             let (ours, theirs) = socketpair()?;
             plan.add_idmap(theirs.as_raw_fd());
@@ -552,6 +564,7 @@ impl Container {
         drop(init_moved);
         let term_ours = term_pair.map(|(ours, _theirs)| ours);
         let idmap_ours = idmap_pair.map(|(ours, _theirs)| ours);
+        let notify_ours = notify_pair.map(|(ours, _theirs)| ours);
         drop(null);
         let mut pid = cloned.pid;
         let mut pidfd = match cloned.pidfd {
@@ -683,9 +696,15 @@ impl Container {
             None => None,
         };
         let [stdin, stdout, stderr] = parent_ends;
-        let child = |pidfd, host: &mut HostState| Child {
+        // The listener was sent before READY/execve; EOF: none was made.
+        let notify = |sock: Option<OwnedFd>| {
+            sock.and_then(|s| crate::pty::recv_fd(s.as_raw_fd()).ok().flatten())
+                .map(|(fd, _)| palisade_seccomp::NotifyListener::from(fd))
+        };
+        let child = |pidfd, host: &mut HostState, seccomp_notify| Child {
             pid,
             pidfd,
+            seccomp_notify,
             host: std::mem::take(host),
             status: None,
             final_stats: None,
@@ -714,7 +733,7 @@ impl Container {
                 Err(e) => return Err(fail(e)),
             }
             return Ok((
-                child(pidfd, host),
+                child(pidfd, host, notify(notify_ours)),
                 Some(Gate {
                     start,
                     report,
@@ -730,7 +749,7 @@ impl Container {
         if let Some(rootfs) = host.rootfs.take() {
             let _ = rootfs.unmount();
         }
-        Ok((child(pidfd, host), None))
+        Ok((child(pidfd, host, notify(notify_ours)), None))
     }
 }
 
@@ -1041,6 +1060,7 @@ pub struct Child {
     /// The master of its terminal ([`Container::terminal`]), unless it
     /// went to a console socket.
     pty: Option<File>,
+    seccomp_notify: Option<palisade_seccomp::NotifyListener>,
     hooks: Vec<(HookPoint, AnyHook)>,
     hook_id: String,
     bundle: String,
@@ -1123,6 +1143,23 @@ impl Child {
         let failures = self.run_hooks(HookPoint::Poststop, "stopped");
         self.hook_failures.extend(failures);
         cleaned
+    }
+
+    /// The seccomp user-notification listener, when the container's
+    /// profile has `SCMP_ACT_NOTIFY` rules (taken once): the program's
+    /// notified calls wait until it answers them.
+    ///
+    /// ```no_run
+    /// use palisade::seccomp::Response;
+    /// # let mut child = palisade::Container::new("/bin/sh").spawn()?;
+    /// if let Some(listener) = child.seccomp_notify() {
+    ///     let n = listener.recv()?;
+    ///     listener.respond(n.id, Response::Errno(libc::EPERM))?;
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn seccomp_notify(&mut self) -> Option<palisade_seccomp::NotifyListener> {
+        self.seccomp_notify.take()
     }
 
     /// Failures of hooks that do not abort (`poststart`, `poststop`), as

@@ -100,3 +100,52 @@ fn a_filter_that_cannot_be_compiled_fails_at_its_step() {
     assert_eq!(err.step, palisade::Step::Seccomp, "{err}");
     assert!(err.to_string().to_lowercase().contains("notify"), "{err}");
 }
+
+#[test]
+fn a_notify_profile_hands_its_listener_to_the_caller() {
+    let Some(root) = require_root("spawns containers") else {
+        return;
+    };
+    use palisade::seccomp::Response;
+    use std::io::Read;
+    let profile = Profile::from_json(
+        r#"{"defaultAction":"SCMP_ACT_ALLOW",
+            "syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_NOTIFY"}]}"#,
+    )
+    .unwrap();
+    let (_root, out) = root.assert_no_leaks(|| {
+        let mut child = busybox(
+            "mkdir /tmp/a 2>/dev/null && echo a-made || echo a-refused; \
+             mkdir /tmp/b 2>/dev/null && echo b-made || echo b-refused",
+        )
+        .mount(palisade::Mount::Tmpfs {
+            target: "/tmp".into(),
+            size_bytes: 1 << 20,
+        })
+        .seccomp(Seccomp::Profile(profile))
+        .stdout(palisade::Stdio::Piped)
+        .spawn()
+        .unwrap();
+        let listener = child
+            .seccomp_notify()
+            .expect("a Notify profile has a listener");
+        // The first mkdir is refused, the second runs as asked.
+        let first = listener.recv().unwrap();
+        assert!(listener.id_valid(first.id));
+        listener
+            .respond(first.id, Response::Errno(libc::EPERM))
+            .unwrap();
+        let second = listener.recv().unwrap();
+        listener.respond(second.id, Response::Continue).unwrap();
+        let mut out = String::new();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        assert!(child.wait().unwrap().success());
+        out
+    });
+    assert_eq!(out, "a-refused\nb-made\n");
+}
