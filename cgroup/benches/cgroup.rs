@@ -474,9 +474,58 @@ fn devices(c: &mut Criterion) {
     g.finish();
 }
 
+/// The systemd driver beside cgroupfs through the same call
+/// (`Cgroup::create_with`), where systemd is PID 1 (the guest lane's
+/// systemd mode; `--features systemd`): a transient scope started with the
+/// parked process, then emptied (the process goes back to the park, so the
+/// scope stops by itself) and deleted. systemd's job round trips are the
+/// expected cost.
+#[cfg(feature = "systemd")]
+fn systemd(c: &mut Criterion) {
+    use palisade_cgroup::CgroupManager;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 || !Path::new("/run/systemd/system").exists() {
+        eprintln!("systemd benches need root and systemd as PID 1; skipped");
+        return;
+    }
+    let h = Hierarchy::detect().unwrap();
+    let me = std::process::id();
+    let park = Park::new(&h, &format!("palisade-bench-sdpark-{me}"));
+    let pid = park.pid();
+    let resources = Resources::new()
+        .memory_max(64 << 20)
+        .pids_max(64)
+        .cpu_max(50_000, 100_000);
+    let mut n = 0u64;
+    let mut g = c.benchmark_group("driver");
+    for (label, manager) in [
+        ("cgroupfs/lifecycle", CgroupManager::Cgroupfs),
+        ("systemd/lifecycle", CgroupManager::Systemd),
+    ] {
+        g.bench_function(label, |b| {
+            b.iter_custom(|iters| {
+                lifecycle(iters, &park, || {
+                    n += 1;
+                    let path = match manager {
+                        CgroupManager::Cgroupfs => format!("palisade-bench-drv-{me}-{n}"),
+                        _ => format!("system.slice:palisade-bench:{me}-{n}"),
+                    };
+                    let cg = Cgroup::create_with(manager, black_box(&path), &resources, Some(pid))
+                        .unwrap();
+                    move || cg.delete().unwrap()
+                })
+            })
+        });
+    }
+    g.finish();
+}
+
+#[cfg(not(feature = "systemd"))]
+fn systemd(_: &mut Criterion) {}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
-    targets = bench, devices
+    targets = bench, devices, systemd
 }
 criterion_main!(benches);

@@ -246,6 +246,9 @@ impl Cgroup {
                 "CollectMode",
                 PropertyValue::Str("inactive-or-failed".into()),
             ),
+            // An OOM kill of one process does not stop the container (the
+            // default policy, `stop`, would); events() reports it.
+            ("OOMPolicy", PropertyValue::Str("continue".into())),
         ];
         all.append(&mut props);
         let scope = std::sync::Arc::new(scope::Scope::start(conn, user, name.unit(), &all)?);

@@ -216,3 +216,70 @@ fn scope_limits_update_delete() {
         "{unit} after delete: {s:?}"
     );
 }
+
+/// An OOM kill inside a scope is reported by `events()` and counted in
+/// systemd's view too; the scope outlives it (`OOMPolicy=continue`: a
+/// container is not stopped because one of its processes was killed).
+#[cfg(feature = "systemd")]
+#[test]
+fn scope_reports_the_oom_kill() {
+    use palisade_cgroup::Event;
+    use std::io::Write;
+    use std::time::{Duration, Instant};
+    if !systemd_running() {
+        assert!(
+            !systemd_lane(),
+            "PALISADE_VM_SYSTEMD is set but systemd is not PID 1"
+        );
+        eprintln!("SKIP: systemd is not PID 1 (the guest lane's systemd mode runs this)");
+        return;
+    }
+    let Some(_root) = palisade_testkit::require_root("the system bus's StartTransientUnit") else {
+        return;
+    };
+    let name = unique_name("sdoom");
+    let unit = format!("palisade-{name}.scope");
+    // The shell waits for a line, then runs the hog as its child and stays.
+    let mut child = Command::new("/bin/sh")
+        .args(["-c", "read x; tail /dev/zero; exec sleep 1000"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let r = Resources::new().memory_max(32 << 20).memory_swap(0);
+    let cg = Cgroup::create_with(
+        CgroupManager::Systemd,
+        &format!("system.slice:palisade:{name}"),
+        &r,
+        Some(child.id() as i32),
+    );
+    let cg = match cg {
+        Ok(cg) => cg,
+        Err(e) => {
+            child.kill().unwrap();
+            panic!("create_with: {e}");
+        }
+    };
+    let mut events = cg.events().unwrap();
+    writeln!(child.stdin.as_mut().unwrap()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seen = Vec::new();
+    let total = loop {
+        assert!(Instant::now() < deadline, "no OomKill event; saw {seen:?}");
+        match events.next_timeout(Duration::from_secs(1)) {
+            Ok(Some(Event::OomKill { total })) => break total,
+            Ok(Some(e)) => seen.push(e),
+            Ok(None) => {}
+            Err(e) => panic!("events: {e}"),
+        }
+    };
+    assert!(total >= 1);
+    let s = show(&unit, &["ActiveState"]);
+    assert_eq!(
+        s["ActiveState"], "active",
+        "the scope stopped after the OOM kill"
+    );
+    cg.delete().unwrap();
+    child.wait().unwrap();
+}
