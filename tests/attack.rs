@@ -573,7 +573,7 @@ fn join_pid_setup_is_invisible_to_the_joined_container() {
             .spawn()
             .unwrap();
         read_until_ready(&mut a);
-        for _ in 0..150 {
+        for _ in 0..palisade_testkit::rounds(150) {
             let mut b = busybox("true")
                 .join_pid(a.pid(), NsKinds::PID)
                 .spawn()
@@ -815,7 +815,7 @@ fn swapping_a_target_directory_for_a_host_link_during_spawn_stays_inside() {
     };
     let src = tmp.subdir("src");
     let mut root = root;
-    for i in 0..60 {
+    for i in 0..palisade_testkit::rounds(60) {
         let c = on(&rootfs, "true")
             .mount(Mount::Bind {
                 source: src.clone(),

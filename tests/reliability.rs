@@ -295,7 +295,7 @@ fn spawning_beside_busy_threads_never_hangs() {
         let stop_busy = || {
             stop.store(true, Ordering::Relaxed);
         };
-        for i in 0..100 {
+        for i in 0..palisade_testkit::rounds(100) {
             // Each in a cgroup of its own: a hung child can be killed there.
             let path = unique_name("busy");
             let container = if i % 2 == 0 {

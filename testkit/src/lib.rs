@@ -31,7 +31,7 @@ mod rootfs;
 pub use fork::{NsHolder, fork_run, time_in_fork, time_paired};
 pub use leaks::{Exclusive, Leaks, Snapshot, assert_no_leaks, exclusive};
 pub use names::{LinkGuard, NamedNetns, TempDir, ifname, unique_name};
-pub use root::{RootGuard, in_ci, is_root, require_root, skip_absent};
+pub use root::{RootGuard, in_ci, in_guest, is_root, require_root, rounds, skip_absent};
 pub use rootfs::busybox_rootfs;
 
 use std::process::Command;

@@ -17,6 +17,23 @@ pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
+/// Whether the caller runs inside the QEMU guest lane (scripts/test-vm.sh),
+/// told by the kernel command line `scripts/vm-run` sets.
+pub fn in_guest() -> bool {
+    std::fs::read_to_string("/proc/cmdline").is_ok_and(|c| c.contains("palisade.run="))
+}
+
+/// `n` on the host; a tenth of it (at least 5) in the QEMU guest lane,
+/// where every spawn is emulated: loops that hunt races need many rounds
+/// on real hardware, the guest lane checks the cgroup-v2 behaviour.
+///
+/// ```
+/// assert!(palisade_testkit::rounds(150) >= 15);
+/// ```
+pub fn rounds(n: usize) -> usize {
+    if in_guest() { (n / 10).max(5) } else { n }
+}
+
 /// `true` when the `CI` environment variable is `true` (or `1`).
 pub fn in_ci() -> bool {
     matches!(std::env::var("CI").as_deref(), Ok("true") | Ok("1"))
