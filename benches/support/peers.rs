@@ -128,6 +128,13 @@ fn adjust_spec(config: &mut serde_json::Value, rootfs: &Path, cgroup: &str) {
     linux["cgroupsPath"] = json!(cgroup);
     linux["resources"]["memory"] = json!({ "limit": MEMORY_LIMIT });
     linux["resources"]["pids"] = json!({ "limit": PIDS_LIMIT });
+    // What palisade applies by default, so both sides pay for it: Docker's
+    // seccomp profile (resolved for Docker's capabilities) and device
+    // allow-list.
+    let profile = palisade::seccomp::Profile::docker_default(&palisade::CapSet::docker_default());
+    linux["seccomp"] = serde_json::from_str(&profile.to_json()).expect("profile JSON");
+    linux["resources"]["devices"] =
+        serde_json::to_value(palisade::cgroup::DeviceRule::docker_default()).expect("device rules");
     if let Some(namespaces) = linux["namespaces"].as_array_mut()
         && !namespaces.iter().any(|ns| ns["type"] == "cgroup")
     {
