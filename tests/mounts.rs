@@ -291,7 +291,7 @@ fn an_idmapped_bind_shows_on_disk_ids_as_the_containers_own() {
             palisade::IdMaps::single(0, 100_000),
             palisade::IdMaps::single(0, 100_000),
         )
-        .mount(Mount::oci("bind", dir.to_str().unwrap(), "/data", &["rbind", "idmap"]).unwrap())
+        .mount(Mount::oci("bind", dir.to_str().unwrap(), "/data", ["rbind", "idmap"]).unwrap())
         .spawn();
     match probe {
         Err(e) if e.errno == Some(nix::errno::Errno::EINVAL) && e.to_string().contains("IDMAP") => {
