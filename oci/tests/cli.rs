@@ -35,6 +35,8 @@ impl Env {
         let mut v: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         v["root"]["path"] = json!(busybox_rootfs());
         v["process"]["args"] = json!(args);
+        // A top-level group of its own: nothing (no parent) left behind.
+        v["linux"]["cgroupsPath"] = json!(format!("/{}", unique_name("oci")));
         edit(&mut v);
         std::fs::write(&path, v.to_string()).unwrap();
         b
@@ -73,6 +75,19 @@ impl Env {
         let out = self.cmd(&["state", id]);
         assert!(out.status.success(), "state {id}: {}", stderr(&out));
         serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+/// Deletes the container (`delete --force`) when the test ends, even by a
+/// panic, so a failed assertion leaves no process or cgroup behind.
+struct Guard<'a> {
+    env: &'a Env,
+    id: String,
+}
+
+impl Drop for Guard<'_> {
+    fn drop(&mut self) {
+        let _ = self.env.cmd(&["delete", "--force", &self.id]);
     }
 }
 
@@ -126,7 +141,11 @@ fn lifecycle_create_start_state_kill_delete() {
         v["linux"]["resources"] = json!({"pids": {"limit": 17}});
     });
     let id = unique_name("life");
-    let cg = format!("palisade-oci-test/{id}");
+    let _guard = Guard {
+        env: &env,
+        id: id.clone(),
+    };
+    let cg = unique_name("oci-life");
     std::fs::write(b.join("config.json"), {
         let mut v: Value =
             serde_json::from_slice(&std::fs::read(b.join("config.json")).unwrap()).unwrap();
@@ -206,7 +225,6 @@ fn lifecycle_create_start_state_kill_delete() {
     assert!(!Path::new(&pids_max).exists() && !Path::new(&unified).exists());
     let out = env.cmd(&["state", &id]);
     assert!(stderr(&out).contains(&format!("container {id} does not exist")));
-    let _ = std::fs::remove_dir("/sys/fs/cgroup/pids/palisade-oci-test");
 }
 
 #[test]
@@ -386,6 +404,10 @@ fn hooks_run_at_their_points_with_the_state_on_stdin() {
         });
     });
     let id = unique_name("hooks");
+    let _guard = Guard {
+        env: &env,
+        id: id.clone(),
+    };
     let out = env.cmd_detached(&["create", "--bundle", b.to_str().unwrap(), &id]);
     assert!(out.status.success(), "create: {}", stderr(&out));
     let read = |name: &str| -> Value {

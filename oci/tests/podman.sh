@@ -40,6 +40,8 @@ cleanup() {
   pm rm -af -t 0 >/dev/null 2>&1
   pm rmi -af >/dev/null 2>&1
   umount -R "$base/root" "$base/runroot" 2>/dev/null
+  # podman's parent group (cgroupfs manager), when no container is left in it.
+  rmdir /sys/fs/cgroup/*/libpod_parent /sys/fs/cgroup/libpod_parent 2>/dev/null
   rm -rf "$base"
 }
 trap cleanup EXIT
