@@ -300,6 +300,24 @@ pub(crate) unsafe fn run(plan: &Plan) -> ! {
             }
             libc::close(fd);
         }
+        // Read-only paths last among the filesystem work: /proc/sys is one
+        // of Docker's, and the sysctls above are written through it.
+        if plan.rootfs.is_some() && !plan.readonly.is_empty() {
+            let root = libc::open(
+                c"/".as_ptr(),
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            );
+            if root < 0 {
+                report(plan, Step::ReadonlyPath, 0);
+            }
+            for (i, p) in plan.readonly.iter().enumerate() {
+                if let Err(e) = make_readonly(root, &p.path) {
+                    set_errno(e);
+                    report(plan, Step::ReadonlyPath, i as u32);
+                }
+            }
+            libc::close(root);
+        }
         if plan.loopback && !loopback_up() {
             report(plan, Step::Loopback, 0);
         }
@@ -551,12 +569,6 @@ unsafe fn enter_rootfs(plan: &Plan, root: &std::ffi::CStr) {
             if let Err(e) = mask(newroot, null, &mut null_attached, &p.path) {
                 set_errno(e);
                 report(plan, Step::MaskPath, i as u32);
-            }
-        }
-        for (i, p) in plan.readonly.iter().enumerate() {
-            if let Err(e) = make_readonly(newroot, &p.path) {
-                set_errno(e);
-                report(plan, Step::ReadonlyPath, i as u32);
             }
         }
         if let Some(recursive) = plan.root_shared {

@@ -943,3 +943,28 @@ fn a_veth_answers_the_containers_first_pings_of_both_families() {
     assert_eq!(err.step, Step::Validate, "{err}");
     assert!(err.to_string().contains("address6"), "{err}");
 }
+
+#[test]
+fn sysctls_are_written_before_proc_sys_turns_read_only() {
+    let Some(root) = require_root("spawns containers") else {
+        return;
+    };
+    // Docker's read-only paths include /proc/sys; podman's default sysctl
+    // (ping_group_range) must still be written, and /proc/sys must end up
+    // read-only for the program.
+    let (_root, (status, out)) = root.assert_no_leaks(|| {
+        sh(busybox(
+            "cat /proc/sys/net/ipv4/ping_group_range; \
+             echo 1 > /proc/sys/net/ipv4/ip_forward 2>/dev/null && echo writable || echo read-only",
+        )
+        .sysctl("net.ipv4.ping_group_range", "0 0"))
+    });
+    assert!(status.success(), "{status}: {out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["0", "0"],
+        "{out}"
+    );
+    assert_eq!(lines[1], "read-only", "{out}");
+}
