@@ -150,10 +150,34 @@ impl Container {
                 ));
             }
         }
-        if !self.sysctls.is_empty() && !self.has_new(NsKind::Net) && !self.has_new(NsKind::Ipc) {
-            return Err(SpawnError::invalid(
-                "sysctls are only namespaced with a new net or ipc namespace",
-            ));
+        for (key, _) in &self.sysctls {
+            // Each key must belong to a namespace the container has of its
+            // own, or the write lands on the host's (runc's rule).
+            let ipc = [
+                "kernel.msgmax",
+                "kernel.msgmnb",
+                "kernel.msgmni",
+                "kernel.sem",
+                "kernel.shmall",
+                "kernel.shmmax",
+                "kernel.shmmni",
+                "kernel.shm_rmid_forced",
+            ];
+            let (ok, needs) = if key.starts_with("net.") {
+                (self.has_new(NsKind::Net), "a new net namespace")
+            } else if ipc.contains(&key.as_str()) || key.starts_with("fs.mqueue.") {
+                (self.has_new(NsKind::Ipc), "a new ipc namespace")
+            } else {
+                (
+                    false,
+                    "a namespace: it is not a namespaced sysctl (use hostname() for kernel.hostname)",
+                )
+            };
+            if !ok {
+                return Err(SpawnError::invalid(format!(
+                    "sysctl {key:?} needs {needs}; otherwise it would change the host's"
+                )));
+            }
         }
         if matches!(
             self.network,

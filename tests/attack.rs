@@ -101,9 +101,21 @@ fn scratch_entries() -> Vec<String> {
 }
 
 fn assert_no_scratch_left(before: &[String]) {
-    let after = scratch_entries();
-    let new: Vec<&String> = after.iter().filter(|e| !before.contains(e)).collect();
-    assert!(new.is_empty(), "left behind on the host: {new:?}");
+    // Other tests of this binary run at the same time and make (and
+    // remove) their own scratch entries: only what stays is a leak.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let after = scratch_entries();
+        let new: Vec<&String> = after.iter().filter(|e| !before.contains(e)).collect();
+        if new.is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "left behind on the host: {new:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 /// Runs the container, returning stdout or the spawn error.
