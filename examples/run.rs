@@ -4,7 +4,9 @@
 //! cargo run --example run -- [--rootfs DIR | --lower DIR... --upper DIR --work DIR]
 //!     [--memory 64M] [--pids N] [--cpus 0.5] [--net none|host|veth|macvlan:PARENT]
 //!     [--ip 10.88.0.2/24] [--gateway 10.88.0.1] [--hostname H] [--cap-add CAP] [--cap-drop CAP] [--user UID:GID] [--userns]
-//!     [--init] [--keep-env] [-d] [--seccomp FILE|unconfined] [-- CMD [ARGS...]]
+//!     [--init] [--keep-env] [-d] [--seccomp FILE|unconfined] [-t]
+//!     [-v SRC:DST[:ro]]... [--tmpfs DST[:OPTS]]... [--read-only] [--ulimit NAME=SOFT[:HARD]]...
+//!     [-- CMD [ARGS...]]
 //!
 //! `-d` leaves the container running and prints its state as JSON, which
 //! `cargo run --example exec -- STATE CMD...` runs a command in and
@@ -84,7 +86,7 @@ fn veth_ends(ip: &str, gateway: Option<&str>) -> Result<(String, String), String
 
 fn usage(msg: &str) -> ExitCode {
     eprintln!(
-        "run: {msg}\nusage: run [--rootfs DIR | --lower DIR... --upper DIR --work DIR] [--memory SIZE] [--pids N] [--cpus F] [--net none|host|veth|macvlan:PARENT] [--ip CIDR] [--gateway IP] [--hostname H] [--cap-add CAP] [--cap-drop CAP] [--user UID:GID] [--userns] [--init] [-d] [--seccomp FILE|unconfined] [-- CMD ARGS...]"
+        "run: {msg}\nusage: run [--rootfs DIR | --lower DIR... --upper DIR --work DIR] [--memory SIZE] [--pids N] [--cpus F] [--net none|host|veth|macvlan:PARENT] [--ip CIDR] [--gateway IP] [--hostname H] [--cap-add CAP] [--cap-drop CAP] [--user UID:GID] [--userns] [--init] [-d] [--seccomp FILE|unconfined] [-t] [-v SRC:DST[:ro]] [--tmpfs DST[:OPTS]] [--read-only] [--ulimit NAME=SOFT[:HARD]] [-- CMD ARGS...]"
     );
     ExitCode::from(125)
 }
@@ -97,6 +99,34 @@ fn parse_size(s: &str) -> Option<u64> {
         _ => (s, 1),
     };
     num.parse::<u64>().ok()?.checked_mul(mult)
+}
+
+/// `-t`: copies our stdin to the container's terminal and its output to
+/// our stdout until the program closes it (no raw mode: line by line).
+fn relay(master: std::fs::File) {
+    use std::io::{Read, Write};
+    let Ok(mut input) = master.try_clone() else {
+        return;
+    };
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        let mut stdin = std::io::stdin();
+        while let Ok(n) = stdin.read(&mut buf) {
+            if n == 0 || input.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+    });
+    let mut output = master;
+    let mut buf = [0u8; 4096];
+    let mut stdout = std::io::stdout();
+    // EIO once the program (the terminal's last user) has gone.
+    while let Ok(n) = output.read(&mut buf) {
+        if n == 0 || stdout.write_all(&buf[..n]).is_err() {
+            break;
+        }
+        let _ = stdout.flush();
+    }
 }
 
 fn main() -> ExitCode {
@@ -120,6 +150,9 @@ fn main() -> ExitCode {
     let mut init = false;
     let mut detach = false;
     let mut seccomp: Option<String> = None;
+    let (mut tty, mut read_only) = (false, false);
+    let mut mounts = Vec::new();
+    let mut ulimits = Vec::new();
     let mut command = Vec::new();
     while i.get() < argv.len() {
         let arg = argv[i.get()].clone();
@@ -171,6 +204,51 @@ fn main() -> ExitCode {
                 "--init" => init = true,
                 "-d" | "--detach" => detach = true,
                 "--seccomp" => seccomp = Some(value("--seccomp")?),
+                "-t" | "--tty" => tty = true,
+                "--read-only" => read_only = true,
+                "-v" | "--volume" => {
+                    // SRC:DST[:ro]
+                    let v = value("-v")?;
+                    let parts: Vec<&str> = v.split(':').collect();
+                    let (src, dst, ro) = match parts[..] {
+                        [s, d] => (s, d, false),
+                        [s, d, "ro"] => (s, d, true),
+                        [s, d, "rw"] => (s, d, false),
+                        _ => return Err(format!("-v {v:?}: SRC:DST[:ro|rw]")),
+                    };
+                    let mut options = vec!["rbind"];
+                    if ro {
+                        options.push("rro");
+                    }
+                    mounts.push(
+                        palisade::Mount::oci("bind", src, dst, options)
+                            .map_err(|e| format!("-v {v:?}: {e}"))?,
+                    );
+                }
+                "--tmpfs" => {
+                    // DST[:OPTIONS] with mount -o style options
+                    let v = value("--tmpfs")?;
+                    let (dst, opts) = v.split_once(':').unwrap_or((v.as_str(), "nosuid,nodev"));
+                    mounts.push(
+                        palisade::Mount::oci("tmpfs", "tmpfs", dst, opts.split(','))
+                            .map_err(|e| format!("--tmpfs {v:?}: {e}"))?,
+                    );
+                }
+                "--ulimit" => {
+                    // NAME=SOFT[:HARD], as docker run --ulimit
+                    let v = value("--ulimit")?;
+                    let (name, limits) = v
+                        .split_once('=')
+                        .ok_or(format!("--ulimit {v:?}: NAME=SOFT[:HARD]"))?;
+                    let kind: palisade::RlimitKind =
+                        name.parse().map_err(|e| format!("--ulimit {v:?}: {e}"))?;
+                    let (soft, hard) = limits.split_once(':').unwrap_or((limits, limits));
+                    let num = |x: &str| {
+                        x.parse::<u64>()
+                            .map_err(|_| format!("--ulimit {v:?}: {x:?} is not a number"))
+                    };
+                    ulimits.push((kind, num(soft)?, num(hard)?));
+                }
                 "-h" | "--help" => return Err("help".into()),
                 "--" => {
                     command.extend(argv[i.get()..].iter().cloned());
@@ -273,6 +351,18 @@ fn main() -> ExitCode {
             .user_namespace(IdMaps::single(0, 100_000), IdMaps::single(0, 100_000))
             .sys(false);
     }
+    for m in mounts {
+        container = container.mount(m);
+    }
+    for (kind, soft, hard) in ulimits {
+        container = container.ulimit(kind, soft, hard);
+    }
+    if read_only {
+        container = container.readonly_rootfs(true);
+    }
+    if tty && !detach {
+        container = container.terminal(24, 80);
+    }
     match seccomp.as_deref() {
         None => {}
         Some("unconfined") => container = container.seccomp_unconfined(),
@@ -317,6 +407,9 @@ fn main() -> ExitCode {
                 ExitCode::from(125)
             }
         };
+    }
+    if let Some(master) = child.take_pty() {
+        relay(master);
     }
     match child.wait() {
         Ok(status) => {
