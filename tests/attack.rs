@@ -7,66 +7,12 @@
 mod common;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use common::{busybox, read_until_ready, sh};
+use common::{HostPath, busybox, evil_rootfs, on, read_until_ready, sh, trap};
 use palisade::{Container, IdMaps, Mount, Network, NsKinds, SpawnError, Stdio, Step, TimeOffsets};
-use palisade_testkit::{TempDir, busybox_rootfs, require_root, run, unique_name};
-
-/// A private copy of the busybox rootfs the test may booby-trap.
-fn evil_rootfs(tmp: &TempDir) -> PathBuf {
-    let root = tmp.path().join("root");
-    run(
-        "cp",
-        &[
-            "-a",
-            &busybox_rootfs().display().to_string(),
-            &root.display().to_string(),
-        ],
-    );
-    root
-}
-
-/// Replaces `rootfs/name` (whatever is there) with a symlink to `to`.
-fn trap(rootfs: &Path, name: &str, to: impl AsRef<Path>) {
-    let p = rootfs.join(name);
-    let _ = std::fs::remove_dir_all(&p);
-    let _ = std::fs::remove_file(&p);
-    symlink(to, p).unwrap();
-}
-
-/// `/bin/sh -c script` in a default container on `root`.
-fn on(root: &Path, script: &str) -> Container {
-    Container::new("/bin/sh").args(["-c", script]).rootfs(root)
-}
-
-/// A host path that must never be created: `/tmp/<unique>`.
-struct HostPath(PathBuf);
-
-impl HostPath {
-    fn new(tag: &str) -> HostPath {
-        HostPath(Path::new("/tmp").join(unique_name(tag)))
-    }
-    fn s(&self) -> String {
-        self.0.display().to_string()
-    }
-    fn assert_absent(&self) {
-        assert!(
-            std::fs::symlink_metadata(&self.0).is_err(),
-            "{} was created on the host",
-            self.0.display()
-        );
-    }
-}
-
-impl Drop for HostPath {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
+use palisade_testkit::{TempDir, require_root, run, unique_name};
 
 /// `(ctime, ctime_nsec, mode, uid, gid, mtime)` of a host inode.
 fn inode_stamp(p: &str) -> (i64, i64, u32, u32, u32, i64) {

@@ -5,7 +5,10 @@
 use std::io::Read;
 
 use palisade::{Container, ExitStatus, Stdio};
-use palisade_testkit::busybox_rootfs;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+
+use palisade_testkit::{TempDir, busybox_rootfs, run, unique_name};
 
 /// `/bin/sh -c script` in a default container on the busybox rootfs.
 pub fn busybox(script: &str) -> Container {
@@ -50,4 +53,57 @@ pub fn read_until_ready(child: &mut palisade::Child) -> String {
         out.push(byte[0]);
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A private copy of the busybox rootfs the test may booby-trap.
+pub fn evil_rootfs(tmp: &TempDir) -> PathBuf {
+    let root = tmp.path().join("root");
+    run(
+        "cp",
+        &[
+            "-a",
+            &busybox_rootfs().display().to_string(),
+            &root.display().to_string(),
+        ],
+    );
+    root
+}
+
+/// Replaces `rootfs/name` (whatever is there) with a symlink to `to`.
+pub fn trap(rootfs: &Path, name: &str, to: impl AsRef<Path>) {
+    let p = rootfs.join(name);
+    let _ = std::fs::remove_dir_all(&p);
+    let _ = std::fs::remove_file(&p);
+    symlink(to, p).unwrap();
+}
+
+/// `/bin/sh -c script` in a default container on `root`.
+pub fn on(root: &Path, script: &str) -> Container {
+    Container::new("/bin/sh").args(["-c", script]).rootfs(root)
+}
+
+/// A host path that must never be created: `/tmp/<unique>`.
+pub struct HostPath(pub PathBuf);
+
+impl HostPath {
+    pub fn new(tag: &str) -> HostPath {
+        HostPath(Path::new("/tmp").join(unique_name(tag)))
+    }
+    pub fn s(&self) -> String {
+        self.0.display().to_string()
+    }
+    pub fn assert_absent(&self) {
+        assert!(
+            std::fs::symlink_metadata(&self.0).is_err(),
+            "{} was created on the host",
+            self.0.display()
+        );
+    }
+}
+
+impl Drop for HostPath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
