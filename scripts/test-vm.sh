@@ -35,5 +35,9 @@ echo "== vm lane: the systemd cgroup driver, systemd as the guest's PID 1"
 # (scripts/vm/init); the test refuses to skip when PALISADE_VM_SYSTEMD is set.
 PALISADE_VM_SYSTEMD=1 cargo test -p palisade-cgroup --all-features --test systemd 2>&1 \
   | tee target/test-vm-systemd.log
+# The facade's Container::cgroup_manager(Systemd) in the same guest mode.
+PALISADE_VM_SYSTEMD=1 cargo test -p palisade --all-features --test systemd 2>&1 \
+  | tee -a target/test-vm-systemd.log
 grep -q '^test result: ok' target/test-vm-systemd.log
+! grep -q '^test result: FAILED' target/test-vm-systemd.log
 echo "vm lane (systemd): passed in $(($(date +%s) - start)) s total"

@@ -651,6 +651,7 @@ pub struct Container {
     pub(crate) exec_cgroup: Option<palisade_cgroup::Cgroup>,
     pub(crate) device_rules: Vec<DeviceRule>,
     pub(crate) seccomp: Seccomp,
+    pub(crate) cgroup_manager: palisade_cgroup::CgroupManager,
     pub(crate) hooks: Vec<(crate::HookPoint, crate::hooks::AnyHook)>,
     pub(crate) id: Option<String>,
     pub(crate) bundle: Option<String>,
@@ -727,6 +728,7 @@ impl Container {
             exec_cgroup: None,
             device_rules: DeviceRule::docker_default(),
             seccomp: Seccomp::DockerDefault,
+            cgroup_manager: palisade_cgroup::CgroupManager::Cgroupfs,
             hooks: Vec::new(),
             id: None,
             bundle: None,
@@ -875,6 +877,26 @@ impl Container {
     /// ```
     pub fn seccomp(mut self, filter: Seccomp) -> Self {
         self.seccomp = filter;
+        self
+    }
+
+    /// Who makes the container's [`cgroup`](Self::cgroup): palisade itself
+    /// in cgroupfs (the default), or systemd, as a transient scope unit
+    /// (`CgroupManager::Systemd`: the path is then `slice:prefix:name`, e.g.
+    /// `system.slice:palisade:web`; needs the crate feature `systemd` and a
+    /// running systemd, else `SpawnError { step: Cgroup }` saying so). The
+    /// scope is made around the first process after the clone; limits
+    /// systemd cannot express are written to the delegated group. A
+    /// cgroup made only for device rules stays in cgroupfs.
+    ///
+    /// ```no_run
+    /// use palisade::{Container, Resources, cgroup::CgroupManager};
+    /// let c = Container::new("/bin/true").rootfs("/srv/busybox")
+    ///     .cgroup("system.slice:palisade:web", Resources::new().memory_max(64 << 20))
+    ///     .cgroup_manager(CgroupManager::Systemd);
+    /// ```
+    pub fn cgroup_manager(mut self, manager: palisade_cgroup::CgroupManager) -> Self {
+        self.cgroup_manager = manager;
         self
     }
 

@@ -413,7 +413,18 @@ impl Container {
         host: &mut HostState,
         create: bool,
     ) -> Result<(Child, Option<Gate>), SpawnError> {
-        if let Some((path, resources)) = &self.cgroup_plan() {
+        // With the systemd driver the scope is made around the child's pid
+        // after the clone (systemd will not start an empty scope).
+        let mut by_systemd = None;
+        let planned = self.cgroup_plan();
+        if let Some((path, resources)) = &planned {
+            if self.cgroup_manager == palisade_cgroup::CgroupManager::Systemd
+                && self.cgroup.is_some()
+            {
+                by_systemd = Some((path.clone(), resources.clone()));
+            }
+        }
+        if let Some((path, resources)) = planned.as_ref().filter(|_| by_systemd.is_none()) {
             let cg = Cgroup::create_for(path, resources).map_err(|e| {
                 let errno = e.errno();
                 SpawnError::from_lib(Step::Cgroup, e, errno)
@@ -541,7 +552,8 @@ impl Container {
             None
         };
         // A cgroup made for device rules counts too.
-        plan.unshare_cgroup = self.has_new(NsKind::Cgroup) && host.cgroup.is_some();
+        plan.unshare_cgroup =
+            self.has_new(NsKind::Cgroup) && (host.cgroup.is_some() || by_systemd.is_some());
 
         // An exec joins the container's cgroup; a spawn uses its own.
         let cgroup = self.exec_cgroup.as_ref().or(host.cgroup.as_ref());
@@ -641,6 +653,20 @@ impl Container {
             if let Err(e) = moved {
                 let errno = e.errno();
                 return Err(fail(SpawnError::from_lib(Step::Cgroup, e, errno)));
+            }
+        }
+        if let Some((path, resources)) = &by_systemd {
+            match Cgroup::create_with(
+                palisade_cgroup::CgroupManager::Systemd,
+                path,
+                resources,
+                Some(pid),
+            ) {
+                Ok(cg) => host.cgroup = Some(cg),
+                Err(e) => {
+                    let errno = e.errno();
+                    return Err(fail(SpawnError::from_lib(Step::Cgroup, e, errno)));
+                }
             }
         }
         if let Some((uids, gids)) = &self.id_maps {
