@@ -531,6 +531,23 @@ impl Cgroup {
                     }
                     write_file(&file, &w.value)
                 }
+                // A v1 cpuset must hold each child's CPUs and nodes (the
+                // kernel's `validate_change` answers EBUSY): narrowing a
+                // parent narrows its children first.
+                Err(Error::Write {
+                    errno: Errno::EBUSY,
+                    ..
+                }) if is_v1_cpuset_list(&self.hierarchy, w) => {
+                    let ids = crate::resources::parse_id_list(&w.value).map_err(|reason| {
+                        Error::InvalidValue {
+                            field: "cpuset list",
+                            value: w.value.clone(),
+                            reason,
+                        }
+                    })?;
+                    narrow_cpuset_children(self.dir_of(w.controller)?, &w.file, &ids)?;
+                    write_file(&file, &w.value)
+                }
                 other => other,
             }
         };
@@ -1044,6 +1061,54 @@ impl Cgroup {
         }
         Ok(())
     }
+}
+
+/// Is `w` a v1 `cpuset.cpus` / `cpuset.mems` write?
+fn is_v1_cpuset_list(hierarchy: &Hierarchy, w: &crate::resources::FileWrite) -> bool {
+    w.controller == Controller::Cpuset
+        && matches!(w.file.as_str(), "cpuset.cpus" | "cpuset.mems")
+        && matches!(
+            hierarchy.placement(Controller::Cpuset),
+            Ok(Placement::V1(_))
+        )
+}
+
+/// Narrows every child group of the v1 cpuset `dir` to what it keeps of
+/// `ids` in `file` (`cpuset.cpus` or `cpuset.mems`), deepest groups first,
+/// so that `dir` can then be narrowed to `ids` (cgroup v1 keeps each child
+/// within its parent; cgroup2 needs none of this, its `.effective` files
+/// follow the parent). A child left with nothing while it holds tasks is
+/// refused by the kernel (`ENOSPC`), reported as [`Error::Write`] on that
+/// child's file. The children are inside a group this handle manages.
+fn narrow_cpuset_children(dir: &Path, file: &str, ids: &[u32]) -> Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io("read_dir", dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io("read_dir", dir, e))?;
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let child = entry.path();
+        let own = child.join(file);
+        let text = std::fs::read_to_string(&own).map_err(|e| Error::io("read", &own, e))?;
+        let current =
+            crate::resources::parse_id_list(&text).map_err(|reason| Error::InvalidValue {
+                field: "cpuset list",
+                value: text.trim().to_owned(),
+                reason,
+            })?;
+        let kept: Vec<u32> = current
+            .iter()
+            .copied()
+            .filter(|id| ids.binary_search(id).is_ok())
+            .collect();
+        narrow_cpuset_children(&child, file, &kept)?;
+        if kept != current {
+            // An empty list still needs a write(2): a newline.
+            let list = crate::resources::format_id_list(&kept);
+            write_file(&own, if list.is_empty() { "\n" } else { &list })?;
+        }
+    }
+    Ok(())
 }
 
 /// A v1 cpuset starts empty; a task cannot join it until `cpus` and `mems`

@@ -788,6 +788,30 @@ pub fn parse_id_list(list: &str) -> std::result::Result<Vec<u32>, &'static str> 
     Ok(ids)
 }
 
+/// The kernel's list form of sorted, deduplicated `ids`: ranges joined by
+/// commas (`[0, 1, 2, 5]` → `"0-2,5"`; empty → `""`), what
+/// [`parse_id_list`] reads back.
+pub(crate) fn format_id_list(ids: &[u32]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while i < ids.len() {
+        let lo = ids[i];
+        while i + 1 < ids.len() && ids[i + 1] == ids[i] + 1 {
+            i += 1;
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if ids[i] == lo {
+            out += &lo.to_string();
+        } else {
+            out += &format!("{lo}-{}", ids[i]);
+        }
+        i += 1;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -806,6 +830,9 @@ mod tests {
         assert!(Resources::new().cpu_weight(0).validate().is_err());
         assert!(Resources::new().cpu_shares(1).validate().is_err());
         assert!(Resources::new().cpuset_cpus("1-0").validate().is_err());
+        for list in ["", "0", "0-3", "0-2,5", "1,3,5-7,9"] {
+            assert_eq!(format_id_list(&parse_id_list(list).unwrap()), list);
+        }
         assert!(Resources::new().cpuset_cpus("x").validate().is_err());
         assert!(Resources::new().hugetlb("2M", 1).validate().is_err());
         assert!(Resources::new().pids_max(0).validate().is_err());

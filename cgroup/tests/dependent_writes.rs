@@ -189,3 +189,75 @@ fn memory_and_memsw_limits_move_both_ways_under_a_limited_parent() {
         assert_eq!(read(d.join(swap_file)), want_swap.to_string());
     }
 }
+
+/// The CPUs of `cg`'s cpuset: (`cpuset.cpus`, `cpuset.cpus.effective` on
+/// cgroup2).
+fn cpus_of(cg: &Cgroup) -> (String, Option<String>) {
+    let (d, v2) = dir(cg, Controller::Cpuset);
+    (
+        read(d.join("cpuset.cpus")),
+        v2.then(|| read(d.join("cpuset.cpus.effective"))),
+    )
+}
+
+#[test]
+fn cpuset_of_a_parent_and_its_child_move_both_ways() {
+    let Some(_root) = require_root("creates cgroups") else {
+        return;
+    };
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+        skip_absent("cpuset narrowing", "needs two CPUs");
+        return;
+    }
+    let both = Resources::new().cpuset_cpus("0-1");
+    let f = Family::new("dep-cpuset", &both);
+    let v2 = dir(f.child(), Controller::Cpuset).1;
+    let one = Resources::new().cpuset_cpus("0");
+    // Down: the parent narrowed under its child's CPUs (cgroup v1 refuses
+    // with EBUSY until the child is narrowed first).
+    f.parent().apply(&one).unwrap();
+    assert_eq!(cpus_of(f.parent()).0, "0");
+    if v2 {
+        // cgroup2 keeps the child's request and narrows what it gets.
+        assert_eq!(cpus_of(f.child()), ("0-1".into(), Some("0".into())));
+    } else {
+        assert_eq!(cpus_of(f.child()).0, "0");
+    }
+    // A child asking for more than its parent: v1 refuses naming the file.
+    let wider = f.child().apply(&both);
+    if v2 {
+        wider.unwrap();
+    } else {
+        let err = wider.unwrap_err();
+        assert!(err.to_string().contains("cpuset.cpus"), "{err}");
+        assert_eq!(cpus_of(f.child()).0, "0");
+    }
+    // Up: the parent first, then the child.
+    f.parent().apply(&both).unwrap();
+    f.child().apply(&both).unwrap();
+    assert_eq!(cpus_of(f.parent()).0, "0-1");
+    assert_eq!(cpus_of(f.child()).0, "0-1");
+    // A child with a task that would be left with no CPU: refused, and
+    // neither group changes.
+    f.child().apply(&Resources::new().cpuset_cpus("1")).unwrap();
+    let mut sleeper = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .unwrap();
+    f.child().add_process(sleeper.id() as i32).unwrap();
+    let refused = f.parent().apply(&one);
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    if v2 {
+        refused.unwrap();
+        assert_eq!(cpus_of(f.child()), ("1".into(), Some("0".into())));
+    } else {
+        let err = refused.unwrap_err();
+        assert!(
+            err.to_string().contains("child/cpuset.cpus"),
+            "the error names the child's file: {err}"
+        );
+        assert_eq!(cpus_of(f.parent()).0, "0-1");
+        assert_eq!(cpus_of(f.child()).0, "1");
+    }
+}
