@@ -215,6 +215,17 @@ pub(crate) unsafe fn run(plan: &Plan) -> ! {
         // Nothing of the host that the plan does not name stays open: no
         // path of the image can reach a host fd through /proc/self/fd.
         close_all_except(&plan.keep_fds);
+        // Into the container's v1 cgroups before anything else runs here
+        // (cgroup2 was clone3's CLONE_INTO_CGROUP). Writing 0 to `tasks`
+        // moves this one thread — the whole process, it has no other —
+        // without the global threadgroup lock the parent's cgroup.procs
+        // write would take (milliseconds; see Cgroup::tasks_fds_v1).
+        for (i, (fd, _)) in plan.cgroup_join.iter().enumerate() {
+            if libc::write(*fd, b"0".as_ptr().cast(), 1) != 1 {
+                report(plan, Step::Cgroup, i as u32);
+            }
+            libc::close(*fd);
+        }
         if plan.pid_join >= 0 {
             join_pid_namespace(plan);
         }

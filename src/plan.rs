@@ -142,6 +142,10 @@ pub(crate) struct Plan {
     /// A pid namespace to join (fd, or -1): the child enters it and forks
     /// the process that stays (see child::join_pid_namespace).
     pub pid_join: RawFd,
+    /// The v1 `tasks` files of the container's cgroup (fd, path): the
+    /// child writes `0` to each first thing, joining itself (see
+    /// `Cgroup::tasks_fds_v1` for why not the parent), then closes them.
+    pub cgroup_join: Vec<(RawFd, String)>,
     /// The caller's argv and environment areas `[start, end)` (from
     /// `/proc/self/stat`), wiped in the child's copy before it becomes
     /// visible in a joined pid namespace.
@@ -525,6 +529,7 @@ impl Plan {
             seccomp_early: !c.no_new_privs,
             notify_sock: -1,
             pid_join: pid_join_fd,
+            cgroup_join: Vec::new(),
             wipe: arg_env_areas(),
             hooks_pause: c.hooks.iter().any(|(p, _)| {
                 matches!(
@@ -955,6 +960,20 @@ impl Plan {
         self.keep_fds.dedup();
     }
 
+    /// The v1 `tasks` files the child joins itself through (call before
+    /// [`add_idmap`](Self::add_idmap), which numbers slots above every
+    /// kept fd).
+    pub(crate) fn add_cgroup_join(&mut self, files: &[(std::path::PathBuf, std::os::fd::OwnedFd)]) {
+        use std::os::fd::AsRawFd;
+        for (path, fd) in files {
+            self.keep_fds.push(fd.as_raw_fd());
+            self.cgroup_join
+                .push((fd.as_raw_fd(), path.display().to_string()));
+        }
+        self.keep_fds.sort_unstable();
+        self.keep_fds.dedup();
+    }
+
     pub(crate) fn add_terminal(&mut self, sock: RawFd, rows: u16, cols: u16) {
         self.terminal = Some((sock, rows, cols));
         self.keep_fds.push(sock);
@@ -1063,6 +1082,11 @@ impl Plan {
                 .readonly
                 .get(i)
                 .map(|p| p.detail.clone())
+                .unwrap_or_default(),
+            Step::Cgroup => self
+                .cgroup_join
+                .get(i)
+                .map(|j| format!("joining the cgroup: writing 0 to {}", j.1))
                 .unwrap_or_default(),
             Step::Sysctl => self.sysctls.get(i).map(|s| s.2.clone()).unwrap_or_default(),
             Step::JoinNamespace if i == (u32::MAX >> 1) as usize => {

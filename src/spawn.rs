@@ -530,6 +530,17 @@ impl Container {
         if let (Some((rows, cols)), Some((_, theirs))) = (self.terminal, &term_pair) {
             plan.add_terminal(theirs.as_raw_fd(), rows, cols);
         }
+        // An exec joins the container's cgroup; a spawn uses its own.
+        let cgroup = self.exec_cgroup.as_ref().or(host.cgroup.as_ref());
+        // Its v1 hierarchies the child joins itself (fast, see child.rs).
+        let tasks_fds = match cgroup {
+            Some(cg) => cg.tasks_fds_v1().map_err(|e| {
+                let errno = e.errno();
+                SpawnError::from_lib(Step::Cgroup, e, errno)
+            })?,
+            None => Vec::new(),
+        };
+        plan.add_cgroup_join(&tasks_fds);
         plan.add_pass_fds(pass_pairs);
         plan.search_path(self)?;
         // A profile with Notify: the listener comes back on a socketpair.
@@ -555,8 +566,6 @@ impl Container {
         plan.unshare_cgroup =
             self.has_new(NsKind::Cgroup) && (host.cgroup.is_some() || by_systemd.is_some());
 
-        // An exec joins the container's cgroup; a spawn uses its own.
-        let cgroup = self.exec_cgroup.as_ref().or(host.cgroup.as_ref());
         let cgroup_fd = match cgroup {
             Some(cg) if cg.v2_dir().is_some() => Some(cg.dirfd().map_err(|e| {
                 let errno = e.errno();
@@ -639,18 +648,22 @@ impl Container {
             }
         }
         // From here on a failure must also kill and reap the child.
+        // A child that failed on its own (before waiting for the release,
+        // when joining its cgroup) left the real cause on the error pipe:
+        // it wins over what the parent then tripped on (ESRCH, EPIPE).
+        let own_report = err_rd.try_clone().map(File::from).ok();
         let fail = |e: SpawnError| {
             let _ = pidfd.send_signal(libc::SIGKILL);
             let _ = pidfd.wait();
-            e
+            match own_report.as_ref().and_then(pending_record) {
+                Some(rec) if rec.step < child::PID => rec.error(&plan),
+                _ => e,
+            }
         };
-        if let Some(cg) = cgroup {
-            let moved = if cloned.in_cgroup {
-                cg.add_process_v1(pid)
-            } else {
-                cg.add_process(pid)
-            };
-            if let Err(e) = moved {
+        drop(tasks_fds);
+        if let Some(cg) = cgroup.filter(|_| !cloned.in_cgroup) {
+            // clone3 could not place it in the cgroup2 directory.
+            if let Err(e) = cg.add_process_v2(pid) {
                 let errno = e.errno();
                 return Err(fail(SpawnError::from_lib(Step::Cgroup, e, errno)));
             }
@@ -882,9 +895,29 @@ impl Record {
     }
 }
 
+/// A record already waiting on the error pipe, without blocking (the
+/// child is reaped; a record it wrote is there whole or not at all).
+fn pending_record(report: &File) -> Option<Record> {
+    let mut pfd = libc::pollfd {
+        fd: report.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one pollfd on the stack, zero timeout.
+    if unsafe { libc::poll(&mut pfd, 1, 0) } != 1 || pfd.revents & libc::POLLIN == 0 {
+        return None;
+    }
+    let mut f = report;
+    read_record_from(&mut f).ok().flatten()
+}
+
 /// Reads one record, or `None` at EOF (every write end closed: the
 /// program's execve succeeded, or the child died without a word).
 fn read_record(report: &mut File) -> Result<Option<Record>, SpawnError> {
+    read_record_from(report)
+}
+
+fn read_record_from(report: &mut impl Read) -> Result<Option<Record>, SpawnError> {
     let mut buf = [0u8; RECORD_LEN];
     let mut got = 0;
     while got < RECORD_LEN {

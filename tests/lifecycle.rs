@@ -233,6 +233,11 @@ fn exec_joins_every_namespace_the_cgroup_and_the_capabilities() {
             .collect();
         assert_eq!(nspid.len(), 2, "{status}");
         assert!(first.cgroup().unwrap().procs().unwrap().contains(&ex.pid()));
+        // In every hierarchy (the v1 ones it joined itself, cgroup2 by
+        // clone3), as seen from the host.
+        let cgroups = |pid: i32| std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        assert_eq!(cgroups(ex.pid()), cgroups(first.pid()));
+        assert!(cgroups(ex.pid()).contains(&cg), "{}", cgroups(ex.pid()));
         let first_caps = std::fs::read_to_string(format!("/proc/{}/status", first.pid())).unwrap();
         let capeff = |s: &str| s.lines().find(|l| l.starts_with("CapEff:")).unwrap().to_owned();
         assert_eq!(capeff(&status), capeff(&first_caps));
