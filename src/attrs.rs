@@ -201,6 +201,11 @@ pub(crate) fn validate(c: &crate::Container) -> Result<(), SpawnError> {
             "rootfs_propagation needs a new mount namespace (it would change the host's)",
         ));
     }
+    if c.no_pivot && c.rootfs.is_none() {
+        return Err(SpawnError::invalid(
+            "no_pivot needs a rootfs: it changes how the root is entered",
+        ));
+    }
     check(c.umask, c.oom_score_adj)
 }
 

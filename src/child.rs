@@ -560,7 +560,13 @@ unsafe fn enter_rootfs(plan: &Plan, root: &std::ffi::CStr) {
         if plan.hooks_pause {
             pause_for_hooks(plan);
         }
-        if libc::fchdir(rootfd) != 0
+        if plan.no_pivot {
+            // MS_MOVE + chroot (nopivot.rs): for roots pivot_root refuses.
+            if let Err((sub, e)) = crate::nopivot::move_root(rootfd) {
+                set_errno(e);
+                report(plan, Step::PivotRoot, sub);
+            }
+        } else if libc::fchdir(rootfd) != 0
             || libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) != 0
             || libc::umount2(c".".as_ptr(), libc::MNT_DETACH) != 0
             || libc::chdir(c"/".as_ptr()) != 0

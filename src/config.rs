@@ -677,6 +677,8 @@ pub struct Container {
     pub(crate) pass_fds: Vec<(std::os::fd::OwnedFd, i32)>,
     pub(crate) umask: Option<u32>,
     pub(crate) readonly_rootfs: bool,
+    /// Enter the root by MS_MOVE + chroot, not pivot_root.
+    pub(crate) no_pivot: bool,
     pub(crate) personality: Option<crate::Personality>,
     pub(crate) rootfs_propagation: Option<(crate::Propagation, bool)>,
     pub(crate) oom_score_adj: Option<i32>,
@@ -749,6 +751,7 @@ impl Container {
             pass_fds: Vec::new(),
             umask: None,
             readonly_rootfs: false,
+            no_pivot: false,
             personality: None,
             rootfs_propagation: None,
             oom_score_adj: None,
@@ -1234,6 +1237,32 @@ impl Container {
     /// ```
     pub fn readonly_rootfs(mut self, yes: bool) -> Self {
         self.readonly_rootfs = yes;
+        self
+    }
+
+    /// Enter the root filesystem without `pivot_root` (runc's and crun's
+    /// `--no-pivot`): the rootfs is moved onto `/` (`MS_MOVE`) and the
+    /// program `chroot`s into it. For roots where `pivot_root(2)` cannot
+    /// work: a host running from its initramfs (rootfs), whose root mount
+    /// can never be moved or unmounted.
+    ///
+    /// **Weaker isolation**: the old root stays mounted beneath the
+    /// container's `/` in its mount namespace. Paths cannot reach it (`..`
+    /// at `/` stays at `/`), but a process that can unmount `/`
+    /// (`CAP_SYS_ADMIN`) or escape a `chroot` (`CAP_SYS_CHROOT` with an fd
+    /// outside its root) finds the host's root filesystem. Before the move
+    /// every host mount outside the rootfs (and not an ancestor of it) is
+    /// detached, so `/proc`, `/sys`, `/dev` and data mounts of the host are
+    /// not among what remains; a locked `proc`/`sysfs` is covered by an empty
+    /// read-only tmpfs. Use `pivot_root` (the default) wherever it works.
+    /// Needs a rootfs and a new mount namespace, like every root switch.
+    ///
+    /// ```no_run
+    /// palisade::Container::new("/bin/sh").rootfs("/srv/busybox").no_pivot(true).spawn()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn no_pivot(mut self, yes: bool) -> Self {
+        self.no_pivot = yes;
         self
     }
 

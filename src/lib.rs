@@ -64,6 +64,7 @@ mod inroot;
 mod mountfd;
 mod mountopts;
 mod net;
+mod nopivot;
 mod passfd;
 mod plan;
 mod pty;

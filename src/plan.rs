@@ -173,6 +173,9 @@ pub(crate) struct Plan {
     /// What stays open into `execveat` of palisade-init (sorted): stdio,
     /// the passed numbers, the error pipe and the image itself.
     pub final_keep: Vec<RawFd>,
+    /// Enter the root by MS_MOVE onto `/` + chroot instead of pivot_root
+    /// (nopivot.rs).
+    pub no_pivot: bool,
     /// Make the root mount read-only after pivot (its submounts keep
     /// their own flags).
     pub readonly_rootfs: bool,
@@ -545,6 +548,7 @@ impl Plan {
             pass_fds: Vec::new(),
             final_keep: vec![0, 1, 2, err_fd.min(init_fd), err_fd.max(init_fd)],
             umask: c.umask,
+            no_pivot: c.no_pivot,
             readonly_rootfs: c.readonly_rootfs && rootfs.is_some(),
             personality: c.personality.map(crate::Personality::value),
             root_propagation: match c.rootfs_propagation {
@@ -1112,6 +1116,9 @@ impl Plan {
                 .unwrap_or_default(),
             Step::Exec if index == 1 => "personality(2)".into(),
             Step::PivotRoot if index == 1 => "making the new root shared (MS_SHARED)".into(),
+            Step::PivotRoot if crate::nopivot::detail(index).is_some() => {
+                crate::nopivot::detail(index).unwrap_or_default().into()
+            }
             Step::Exec if !self.exec_paths.is_empty() => format!(
                 "execve {} (searched PATH: {})",
                 self.program.to_string_lossy(),

@@ -107,6 +107,9 @@ pub struct ContainerConfig {
     pub oom_score_adj: Option<i32>,
     /// `root.readonly`.
     pub readonly_rootfs: bool,
+    /// Enter the root by `MS_MOVE` + `chroot` instead of `pivot_root`
+    /// (runc's `--no-pivot`; see [`Container::no_pivot`]).
+    pub no_pivot: bool,
     /// A new session keyring; absent = yes.
     pub session_keyring: Option<bool>,
     /// `linux.personality.domain`.
@@ -339,6 +342,7 @@ impl ContainerConfig {
         }
         c = c
             .readonly_rootfs(self.readonly_rootfs)
+            .no_pivot(self.no_pivot)
             .session_keyring(self.session_keyring.unwrap_or(true));
         Ok(c.init(self.init)
             .parent_death_signal(self.parent_death_signal))
@@ -402,7 +406,7 @@ mod tests {
     #[test]
     fn process_and_mount_fields_of_issue_21_come_from_json() {
         let json = r#"{"program": "sh", "terminal": [30, 100], "umask": 18,
-            "oom_score_adj": 300, "readonly_rootfs": true, "session_keyring": false,
+            "oom_score_adj": 300, "readonly_rootfs": true, "session_keyring": false, "no_pivot": true,
             "personality": "Linux32", "rootfs_propagation": ["Slave", true],
             "rlimits": [{"resource": "RLIMIT_NOFILE", "soft": 10, "hard": 20}],
             "mounts": [{"oci": {"fstype": "bind", "source": "/srv", "target": "/srv",
@@ -415,7 +419,7 @@ mod tests {
         assert_eq!(c.terminal, Some((30, 100)));
         assert_eq!(c.umask, Some(0o022));
         assert_eq!(c.oom_score_adj, Some(300));
-        assert!(c.readonly_rootfs && !c.session_keyring);
+        assert!(c.readonly_rootfs && !c.session_keyring && c.no_pivot);
         assert_eq!(c.personality, Some(crate::Personality::Linux32));
         assert_eq!(
             c.rootfs_propagation,

@@ -71,13 +71,14 @@ struct CreateArgs {
     /// Socket to send the pty master to (terminals are not supported yet).
     #[arg(long = "console-socket")]
     console_socket: Option<PathBuf>,
-    /// Accepted for runc compatibility (palisade always pivots).
+    /// Enter the root by mount --move + chroot, not pivot_root (for
+    /// initramfs roots; weaker: the old root stays beneath the container's /).
     #[arg(long = "no-pivot")]
     no_pivot: bool,
-    /// Accepted for runc compatibility (no session keyring is made).
+    /// Keep the caller's session keyring instead of joining a new one.
     #[arg(long = "no-new-keyring")]
     no_new_keyring: bool,
-    /// Extra fds to pass (only 0 is supported).
+    /// Pass the caller's fds 3..3+N to the program at the same numbers.
     #[arg(long = "preserve-fds", default_value_t = 0)]
     preserve_fds: u32,
     /// Container id.
@@ -444,7 +445,6 @@ fn create(cli: &Cli, a: &CreateArgs) -> Result<i32> {
         // SAFETY: dup is a fresh fd owned by no one else.
         preserved.push((unsafe { std::os::fd::OwnedFd::from_raw_fd(dup) }, fd));
     }
-    let _ = (a.no_pivot, a.no_new_keyring);
     let bundle =
         std::fs::canonicalize(&a.bundle).map_err(err(&format!("bundle {}", a.bundle.display())))?;
     let locked = Locked::create(&cli.root, &a.id).map_err(|e| e.to_string())?;
@@ -475,7 +475,10 @@ fn create(cli: &Cli, a: &CreateArgs) -> Result<i32> {
         for n in &t.notes {
             log("warning", n);
         }
-        let mut container = t.container;
+        let mut container = t.container.no_pivot(a.no_pivot);
+        if a.no_new_keyring {
+            container = container.session_keyring(false);
+        }
         for (fd, number) in preserved {
             container = container.pass_fd(fd, number);
         }

@@ -483,3 +483,143 @@ fn preserve_fds_hands_the_callers_fds_to_the_program() {
     assert!(!out.status.success());
     assert!(!String::from_utf8_lossy(&out.stdout).contains("fd-three"));
 }
+
+/// The host's view of a container's mount namespace, from a forked
+/// process that setns'd into it: whether `path` exists there, and
+/// whether `/proc` there is a procfs.
+fn seen_in_mount_ns(pid: i64, path: &Path) -> (bool, bool) {
+    use std::os::fd::AsRawFd;
+    let ns = std::fs::File::open(format!("/proc/{pid}/ns/mnt")).unwrap();
+    let path = path.to_owned();
+    palisade_testkit::fork_run(move || {
+        // SAFETY: setns in the forked single-threaded child.
+        if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNS) } != 0 {
+            panic!("setns: {}", std::io::Error::last_os_error());
+        }
+        // SAFETY: a zeroed statfs filled by the kernel; a literal path.
+        let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+        let proc_there = unsafe { libc::statfs(c"/proc".as_ptr(), &mut st) } == 0
+            && st.f_type == libc::PROC_SUPER_MAGIC;
+        (path.exists(), proc_there)
+    })
+    .unwrap()
+}
+
+#[test]
+fn no_pivot_moves_the_root_and_detaches_the_hosts_mounts() {
+    let Some(_root) = require_root("creates containers") else {
+        return;
+    };
+    let env = Env::new("oci-nopivot");
+    let marker = env.dir.path().join("host-marker");
+    std::fs::write(&marker, "host").unwrap();
+    // Inside: the image as /, `..` stays there, no host file reachable.
+    let b = env.bundle(
+        "b",
+        &[
+            "/bin/sh",
+            "-c",
+            &format!(
+                "awk '$5 == \"/\" {{ print \"root\" }}' /proc/self/mountinfo; \
+                 cd /..; cd ../..; echo pwd $(pwd); \
+                 test -e /..{m} || test -e {m} || echo unreached",
+                m = marker.display()
+            ),
+        ],
+        |_| {},
+    );
+    let id = unique_name("nopivot");
+    let out = env.cmd(&["run", "--no-pivot", "--bundle", b.to_str().unwrap(), &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "root\npwd /\nunreached\n"
+    );
+    // The move, seen from the host: once the container (CAP_SYS_ADMIN, as
+    // the trade-off needs) unmounts its `/`, what is beneath in its mount
+    // namespace is the old root — the host's — with its /proc detached.
+    std::fs::remove_file(b.join("config.json")).unwrap();
+    let b = env.bundle(
+        "b",
+        &["/bin/sh", "-c", "umount -l / && exec sleep 60"],
+        |v| {
+            for set in [
+                "bounding",
+                "effective",
+                "permitted",
+                "inheritable",
+                "ambient",
+            ] {
+                v["process"]["capabilities"][set] = json!(["CAP_SYS_ADMIN"]);
+            }
+        },
+    );
+    let id = unique_name("nopivot");
+    let _guard = Guard {
+        env: &env,
+        id: id.clone(),
+    };
+    let out = env.cmd_detached(&[
+        "run",
+        "-d",
+        "--no-pivot",
+        "--bundle",
+        b.to_str().unwrap(),
+        &id,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pid = env.state(&id)["pid"].as_i64().unwrap();
+    let mut seen = (false, true);
+    wait_for("the container's / to be unmounted", || {
+        seen = seen_in_mount_ns(pid, &marker);
+        seen.0
+    });
+    assert!(!seen.1, "the host's /proc is still mounted beneath");
+}
+
+#[test]
+fn no_new_keyring_keeps_the_callers_session_keyring() {
+    let Some(_root) = require_root("creates containers") else {
+        return;
+    };
+    let env = Env::new("oci-keyring");
+    let src = env.dir.path().join("keyid.c");
+    let bin = env.dir.path().join("keyid");
+    std::fs::write(
+        &src,
+        "#include <stdio.h>\n#include <unistd.h>\n#include <sys/syscall.h>\n\
+         int main(void) { printf(\"%ld\\n\", syscall(SYS_keyctl, 0, -3, 0)); return 0; }\n",
+    )
+    .unwrap();
+    let out = Command::new("cc")
+        .args(["-static", "-O", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let b = env.bundle("b", &["/keyid"], |v| {
+        v["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "/keyid", "type": "bind",
+                         "source": bin, "options": ["bind", "ro"]}));
+    });
+    let run = |flags: &[&str]| -> i64 {
+        let id = unique_name("keyring");
+        let mut args = vec!["run"];
+        args.extend_from_slice(flags);
+        args.extend(["--bundle", b.to_str().unwrap(), &id]);
+        let out = env.cmd(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    };
+    // Each run's palisade-oci inherits this test thread's session keyring:
+    // kept, it is the same every time; by default each container joins
+    // one of its own.
+    let (a, b2) = (run(&[]), run(&[]));
+    let (c, d) = (run(&["--no-new-keyring"]), run(&["--no-new-keyring"]));
+    assert!(a > 0 && b2 > 0 && a != b2, "new keyrings {a} {b2}");
+    assert_eq!(c, d, "--no-new-keyring keeps the caller's");
+    assert!(c != a && c != b2, "{c} vs {a} {b2}");
+}
