@@ -38,6 +38,7 @@ pub struct Exec {
     no_new_privs: Option<bool>,
     stdio: [Stdio; 3],
     terminal: Option<(u16, u16)>,
+    pass_fds: Vec<(std::os::fd::OwnedFd, i32)>,
 }
 
 impl Exec {
@@ -114,6 +115,24 @@ impl Exec {
     /// the returned [`Child::pty`]. See [`Container::terminal`].
     pub fn terminal(mut self, rows: u16, cols: u16) -> Self {
         self.terminal = Some((rows, cols));
+        self
+    }
+
+    /// Gives the process `fd` as fd `number` (runc's `exec --preserve-fds`,
+    /// socket activation), as [`Container::pass_fd`] does for a first
+    /// process: `dup2`'d there just before `execve`, every fd not passed
+    /// still closed. `number` must be 3 or more and not passed twice, else
+    /// a `Validate` error.
+    ///
+    /// ```no_run
+    /// use palisade::{Container, Exec};
+    /// let child = Container::new("/bin/sleep").args(["60"]).rootfs("/srv/busybox").spawn()?;
+    /// let log = std::fs::File::create("/tmp/exec.log")?;
+    /// child.exec(Exec::new("/bin/sh").args(["-c", "echo hi >&3"]).pass_fd(log.into(), 3))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn pass_fd(mut self, fd: std::os::fd::OwnedFd, number: i32) -> Self {
+        self.pass_fds.push((fd, number));
         self
     }
 }
@@ -212,6 +231,7 @@ pub(crate) fn exec_into(
     c.no_new_privs = exec.no_new_privs.unwrap_or(nnp);
     c.stdio = exec.stdio;
     c.terminal = exec.terminal;
+    c.pass_fds = exec.pass_fds;
     // The pty comes from the container's devpts (its root is ours once
     // its mount namespace is joined); its /dev/console stays as it is.
     c.terminal_in_joined_root = true;

@@ -151,7 +151,7 @@ enum Cmd {
         /// Set no_new_privs.
         #[arg(long = "no-new-privs")]
         no_new_privs: bool,
-        /// Extra fds (only 0 is supported).
+        /// Pass the caller's fds 3..3+N to the process at the same numbers.
         #[arg(long = "preserve-fds", default_value_t = 0)]
         preserve_fds: u32,
         id: String,
@@ -419,23 +419,23 @@ fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     state::write_atomic(path, pid.to_string().as_bytes()).map_err(|e| e.to_string())
 }
 
-fn create(cli: &Cli, a: &CreateArgs) -> Result<i32> {
-    // Fds 3..3+N of the caller go to the program at the same numbers
-    // (runc's --preserve-fds; systemd's LISTEN_FDS convention). Taken
-    // first, before this process opens anything of its own.
+/// Fds 3..3+N of the caller, for the program at the same numbers (runc's
+/// --preserve-fds; systemd's LISTEN_FDS convention): each dup'd
+/// close-on-exec above them, to be passed with `pass_fd`. Call before this
+/// process opens anything of its own.
+fn take_preserved_fds(n: u32) -> Result<Vec<(std::os::fd::OwnedFd, i32)>> {
     let mut preserved = Vec::new();
-    for n in 0..a.preserve_fds as i32 {
-        let fd = 3 + n;
+    let Ok(count) = i32::try_from(n) else {
+        return Err(format!("--preserve-fds {n}: too many"));
+    };
+    for fd in 3..3i32.saturating_add(count) {
         // SAFETY: fcntl(F_GETFD) only probes the fd.
         if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
-            return Err(format!(
-                "--preserve-fds {}: fd {fd} is not open",
-                a.preserve_fds
-            ));
+            return Err(format!("--preserve-fds {n}: fd {fd} is not open"));
         }
         // SAFETY: an fd the caller passed us and nothing here owns yet;
         // F_DUPFD_CLOEXEC gives this process its own close-on-exec copy.
-        let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3 + a.preserve_fds as i32) };
+        let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3i32.saturating_add(count)) };
         if dup < 0 {
             return Err(format!(
                 "--preserve-fds: dup of fd {fd}: {}",
@@ -445,6 +445,12 @@ fn create(cli: &Cli, a: &CreateArgs) -> Result<i32> {
         // SAFETY: dup is a fresh fd owned by no one else.
         preserved.push((unsafe { std::os::fd::OwnedFd::from_raw_fd(dup) }, fd));
     }
+    Ok(preserved)
+}
+
+fn create(cli: &Cli, a: &CreateArgs) -> Result<i32> {
+    // Taken first, before this process opens anything of its own.
+    let preserved = take_preserved_fds(a.preserve_fds)?;
     let bundle =
         std::fs::canonicalize(&a.bundle).map_err(err(&format!("bundle {}", a.bundle.display())))?;
     let locked = Locked::create(&cli.root, &a.id).map_err(|e| e.to_string())?;
@@ -654,11 +660,8 @@ fn exec(cli: &Cli) -> Result<u8> {
         unreachable!()
     };
     let mut terminal = *tty;
-    if *preserve_fds != 0 {
-        return Err(format!(
-            "--preserve-fds {preserve_fds}: passing extra fds is not supported yet"
-        ));
-    }
+    // Before anything of ours is opened (the state, the process file).
+    let preserved = take_preserved_fds(*preserve_fds)?;
     let (_l, s, a) = open(cli, id)?;
     let mut e = if let Some(path) = process {
         let text = std::fs::read_to_string(path).map_err(err(&path.display().to_string()))?;
@@ -738,6 +741,9 @@ fn exec(cli: &Cli) -> Result<u8> {
     }
     if terminal {
         e = e.terminal(24, 80);
+    }
+    for (fd, number) in preserved {
+        e = e.pass_fd(fd, number);
     }
     let mut child = a.exec(e).map_err(err(&format!("exec in {id}")))?;
     if let (Some(sock), Some(pty)) = (console_socket, child.take_pty()) {

@@ -623,3 +623,53 @@ fn no_new_keyring_keeps_the_callers_session_keyring() {
     assert_eq!(c, d, "--no-new-keyring keeps the caller's");
     assert!(c != a && c != b2, "{c} vs {a} {b2}");
 }
+
+#[test]
+fn exec_preserve_fds_hands_the_callers_fds_to_the_process() {
+    let Some(_root) = require_root("creates containers") else {
+        return;
+    };
+    let env = Env::new("oci-exec-fds");
+    let b = env.bundle("b", &["/bin/sleep", "60"], |_| {});
+    let id = unique_name("execfds");
+    let _guard = Guard {
+        env: &env,
+        id: id.clone(),
+    };
+    let out = env.cmd_detached(&["run", "-d", "--bundle", b.to_str().unwrap(), &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let file = env.dir.path().join("shared");
+    std::fs::write(&file, "0123456789\n").unwrap();
+    // The host shell opens fd 3 read-write, as a caller passes it; the
+    // process reads the file through /proc/self/fd/3 and writes through
+    // the fd itself (at its offset 0).
+    let exec = |flags: &str| {
+        Command::new("/bin/sh")
+            .arg("-c")
+            .arg(format!(
+                "exec 3<>'{}'; exec '{BIN}' --root '{}' exec {flags} {id} \
+                 /bin/sh -c 'cat /proc/self/fd/3 && printf XY >&3'",
+                file.display(),
+                env.root().display(),
+            ))
+            .output()
+            .unwrap()
+    };
+    let out = exec("--preserve-fds 1");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "0123456789\n");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "XY23456789\n");
+    // Without the flag, fd 3 is closed in the process.
+    let out = exec("");
+    assert!(!out.status.success(), "fd 3 reached the process unasked");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "XY23456789\n");
+    // Asking for an fd the caller does not have is a clear error.
+    let out = Command::new(BIN)
+        .arg("--root")
+        .arg(env.root())
+        .args(["exec", "--preserve-fds", "40", &id, "/bin/true"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("is not open"), "{}", stderr(&out));
+}
