@@ -38,6 +38,9 @@ PALISADE_VM_SYSTEMD=1 cargo test -p palisade-cgroup --all-features --test system
 # The facade's Container::cgroup_manager(Systemd) in the same guest mode.
 PALISADE_VM_SYSTEMD=1 cargo test -p palisade --all-features --test systemd 2>&1 \
   | tee -a target/test-vm-systemd.log
+# palisade-oci --systemd-cgroup: the container's init in prefix-name.scope.
+PALISADE_VM_SYSTEMD=1 cargo test -p palisade-oci --all-features --test systemd 2>&1 \
+  | tee -a target/test-vm-systemd.log
 grep -q '^test result: ok' target/test-vm-systemd.log
 ! grep -q '^test result: FAILED' target/test-vm-systemd.log
 echo "vm lane (systemd): passed in $(($(date +%s) - start)) s total"

@@ -145,16 +145,38 @@ pub enum JoinConfig {
     },
 }
 
-/// The container's cgroup.
+/// The container's cgroup: where, with which limits, and who makes it.
+///
+/// `manager` is `"cgroupfs"` (the default: palisade `mkdir`s `path`
+/// relative to each hierarchy's root) or `"systemd"` (a transient scope
+/// unit; `path` is then `slice:prefix:name`, see
+/// [`Container::cgroup_manager`]).
+///
+/// ```
+/// # #[cfg(feature = "serde")] {
+/// use palisade::{CgroupConfig, cgroup::CgroupManager};
+/// let json = r#"{ "path": "system.slice:palisade:web", "manager": "systemd",
+///                 "resources": { "pids_max": 64 } }"#;
+/// let cg: CgroupConfig = serde_json::from_str(json).unwrap();
+/// assert_eq!(cg.manager, CgroupManager::Systemd);
+/// // Absent: cgroupfs, as before.
+/// let cg: CgroupConfig = serde_json::from_str(r#"{ "path": "palisade/web" }"#).unwrap();
+/// assert_eq!(cg.manager, CgroupManager::Cgroupfs);
+/// # }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
 pub struct CgroupConfig {
-    /// Path relative to each hierarchy's root.
+    /// Path relative to each hierarchy's root (cgroupfs), or
+    /// `slice:prefix:name` (systemd).
     pub path: String,
     /// Limits.
     #[cfg_attr(feature = "serde", serde(default))]
     pub resources: Resources,
+    /// Who makes and removes the group (default cgroupfs).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub manager: palisade_cgroup::CgroupManager,
 }
 
 /// The network, tagged by `type`.
@@ -290,7 +312,7 @@ impl ContainerConfig {
             c = c.readonly_paths(paths);
         }
         if let Some(cg) = self.cgroup {
-            c = c.cgroup(&cg.path, cg.resources);
+            c = c.cgroup(&cg.path, cg.resources).cgroup_manager(cg.manager);
         }
         for (k, v) in &self.sysctls {
             c = c.sysctl(k, v);
@@ -426,6 +448,35 @@ mod tests {
             Some((crate::Propagation::Slave, true))
         );
         assert!(matches!(&c.mounts[0], Mount::Oci { options, .. } if options.len() == 3));
+    }
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn the_cgroup_manager_comes_from_json() {
+        use palisade_cgroup::CgroupManager;
+        let json = r#"{"program": "sh", "cgroup": {"path": "system.slice:palisade:web",
+            "manager": "systemd", "resources": {"pids_max": 8}}}"#;
+        let config: ContainerConfig = serde_json::from_str(json).unwrap();
+        let again: ContainerConfig =
+            serde_json::from_str(&serde_json::to_string(&config).unwrap()).unwrap();
+        assert_eq!(config, again);
+        let c = config.into_container().unwrap();
+        assert_eq!(c.cgroup_manager, CgroupManager::Systemd);
+        assert_eq!(
+            c.cgroup.as_ref().map(|(p, _)| p.as_str()),
+            Some("system.slice:palisade:web")
+        );
+        // Absent means cgroupfs; anything else is refused, naming it.
+        let config: ContainerConfig =
+            serde_json::from_str(r#"{"program": "sh", "cgroup": {"path": "palisade/web"}}"#)
+                .unwrap();
+        let c = config.into_container().unwrap();
+        assert_eq!(c.cgroup_manager, CgroupManager::Cgroupfs);
+        let err = serde_json::from_str::<ContainerConfig>(
+            r#"{"program": "sh", "cgroup": {"path": "x", "manager": "launchd"}}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("launchd"), "{err}");
     }
 
     #[test]

@@ -13,7 +13,9 @@ use oci_spec::runtime::{
     LinuxCapabilities, LinuxDeviceCgroup, LinuxDeviceType, LinuxNamespaceType, LinuxResources,
     Mount as OciMount, Process, Spec,
 };
-use palisade::cgroup::{DeviceAccess, DeviceRule, DeviceType, IoLimit, UNLIMITED};
+use palisade::cgroup::{
+    CgroupManager, DeviceAccess, DeviceRule, DeviceType, IoLimit, SystemdName, UNLIMITED,
+};
 use palisade::{
     CapSet, Capability, Container, Device, IdMap, IdMaps, Mount, Namespace, Network, NsKind,
     NsKinds, Resources, TimeOffsets, TmpfsOptions,
@@ -57,6 +59,9 @@ pub struct Options {
     /// `--console-socket`: where the pty master goes when
     /// `process.terminal` is set.
     pub console_socket: Option<PathBuf>,
+    /// `--systemd-cgroup`: the container's group is a transient systemd
+    /// scope, `cgroupsPath` is `slice:prefix:name` ([`systemd_cgroup_name`]).
+    pub systemd_cgroup: bool,
 }
 
 /// A bundle ready to run.
@@ -66,7 +71,8 @@ pub struct Translation {
     pub container: Container,
     /// The root directory on the host.
     pub rootfs: PathBuf,
-    /// The cgroup path palisade uses (relative).
+    /// The cgroup path palisade uses: relative to each hierarchy's root
+    /// (cgroupfs), or `slice:prefix:name` with `--systemd-cgroup`.
     pub cgroup: String,
     /// Fields approximated by palisade's own defaults, for the log.
     pub notes: Vec<String>,
@@ -353,7 +359,8 @@ fn id_maps(field: &str, maps: &[oci_spec::runtime::LinuxIdMapping]) -> Result<Id
 
 /// `cgroupsPath` as a palisade path: relative is taken as it is, absolute
 /// loses its leading `/`; `..`, `.`, empty components and the systemd
-/// `slice:prefix:name` form are refused.
+/// `slice:prefix:name` form are refused (that form needs
+/// `--systemd-cgroup`, see [`systemd_cgroup_name`]).
 pub fn cgroup_path(path: Option<&Path>, id: &str) -> Result<String, Error> {
     let Some(path) = path else {
         return Ok(format!("palisade-oci/{id}"));
@@ -365,9 +372,7 @@ pub fn cgroup_path(path: Option<&Path>, id: &str) -> Result<String, Error> {
     if text.contains(':') && !text.starts_with('/') {
         return Err(unsupported(
             "linux.cgroupsPath",
-            format!(
-                "{text:?} is a systemd path (slice:prefix:name); the systemd cgroup driver is not supported"
-            ),
+            format!("{text:?} is a systemd path (slice:prefix:name): it needs --systemd-cgroup"),
         ));
     }
     if rel.is_empty()
@@ -381,6 +386,37 @@ pub fn cgroup_path(path: Option<&Path>, id: &str) -> Result<String, Error> {
         ));
     }
     Ok(rel.to_owned())
+}
+
+/// `cgroupsPath` with `--systemd-cgroup`, runc's form `slice:prefix:name`
+/// (`system.slice:palisade:abc` is the scope `palisade-abc.scope` in
+/// `system.slice`; an empty slice is the manager's default). Unset, the
+/// scope is `palisade-oci-ID.scope` in the default slice, as runc makes
+/// `runc-ID.scope`. A cgroupfs path (with `/`) or any malformed name is
+/// refused, naming it.
+///
+/// ```
+/// use palisade_oci::bundle::systemd_cgroup_name;
+/// use std::path::Path;
+/// let n = systemd_cgroup_name(Some(Path::new("system.slice:palisade:abc")), "x").unwrap();
+/// assert_eq!((n.slice(), n.unit()), (Some("system.slice"), "palisade-abc.scope".to_owned()));
+/// assert_eq!(systemd_cgroup_name(None, "x").unwrap().unit(), "palisade-oci-x.scope");
+/// assert!(systemd_cgroup_name(Some(Path::new("/palisade/x")), "x").is_err());
+/// ```
+pub fn systemd_cgroup_name(path: Option<&Path>, id: &str) -> Result<SystemdName, Error> {
+    let bad = |text: &str, e: palisade::cgroup::Error| {
+        unsupported(
+            "linux.cgroupsPath",
+            format!("{text:?} with --systemd-cgroup: {e}"),
+        )
+    };
+    let Some(path) = path else {
+        return SystemdName::new("", "palisade-oci", id).map_err(|e| bad(id, e));
+    };
+    let text = path
+        .to_str()
+        .ok_or_else(|| unsupported("linux.cgroupsPath", "not UTF-8"))?;
+    text.parse::<SystemdName>().map_err(|e| bad(text, e))
 }
 
 fn device_rule(field: &str, d: &LinuxDeviceCgroup) -> Result<DeviceRule, Error> {
@@ -994,7 +1030,11 @@ pub fn translate(spec: &Spec, bundle: &Path, opts: &Options) -> Result<Translati
     }
 
     // The cgroup: always one (pause, stats, kill --all need it).
-    let cgroup = cgroup_path(linux.cgroups_path().as_deref(), &opts.id)?;
+    let cgroup = if opts.systemd_cgroup {
+        systemd_cgroup_name(linux.cgroups_path().as_deref(), &opts.id)?.to_string()
+    } else {
+        cgroup_path(linux.cgroups_path().as_deref(), &opts.id)?
+    };
     let (res, rules) = match linux.resources() {
         Some(r) => resources(r)?,
         None => (Resources::new(), None),
@@ -1014,6 +1054,9 @@ pub fn translate(spec: &Spec, bundle: &Path, opts: &Options) -> Result<Translati
         c = c.device_rules(rules);
     }
     c = c.cgroup(&cgroup, res);
+    if opts.systemd_cgroup {
+        c = c.cgroup_manager(CgroupManager::Systemd);
+    }
 
     Ok(Translation {
         container: c,
@@ -1050,6 +1093,27 @@ mod tests {
         for bad in ["/a/../b", "../x", "/", "a//b", "system.slice:docker:abc"] {
             let e = cgroup_path(Some(Path::new(bad)), "x").unwrap_err();
             assert!(e.to_string().starts_with("linux.cgroupsPath"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn systemd_cgroup_names() {
+        let n = systemd_cgroup_name(Some(Path::new("machine.slice:palisade:abc")), "x").unwrap();
+        assert_eq!(n.to_string(), "machine.slice:palisade:abc");
+        assert_eq!(n.unit(), "palisade-abc.scope");
+        let n = systemd_cgroup_name(None, "web.1").unwrap();
+        assert_eq!(n.to_string(), ":palisade-oci:web.1");
+        for bad in [
+            "/default/abc",
+            "a/b",
+            "system.slice:palisade",
+            "system:palisade:abc",
+            "system.slice:pal/isade:abc",
+        ] {
+            let e = systemd_cgroup_name(Some(Path::new(bad)), "x").unwrap_err();
+            let text = e.to_string();
+            assert!(text.starts_with("linux.cgroupsPath"), "{bad}: {e}");
+            assert!(text.contains(bad), "{bad}: {e}");
         }
     }
 

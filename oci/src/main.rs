@@ -35,7 +35,8 @@ struct Cli {
     /// Log debug messages too.
     #[arg(long, global = true)]
     debug: bool,
-    /// Use systemd's cgroup driver (not supported: refused).
+    /// Use systemd's cgroup driver: each container's group is a transient
+    /// scope unit, `linux.cgroupsPath` is `slice:prefix:name`.
     #[arg(long = "systemd-cgroup", global = true)]
     systemd_cgroup: bool,
     /// Rootless mode: true, false or auto (default auto: when not root).
@@ -305,12 +306,6 @@ fn rootless(cli: &Cli) -> Result<bool> {
 }
 
 fn run(cli: &Cli) -> Result<u8> {
-    if cli.systemd_cgroup {
-        return Err(
-            "--systemd-cgroup: the systemd cgroup driver is not supported; use cgroupfs (containerd: SystemdCgroup = false, podman: --cgroup-manager cgroupfs)"
-                .into(),
-        );
-    }
     log(
         "debug",
         &format!("args {:?}", std::env::args().collect::<Vec<_>>()),
@@ -475,6 +470,7 @@ fn create(cli: &Cli, a: &CreateArgs) -> Result<i32> {
                 id: a.id.clone(),
                 rootless: rootless(cli)?,
                 console_socket: a.console_socket.clone(),
+                systemd_cgroup: cli.systemd_cgroup,
             },
         )
         .map_err(|e| e.to_string())?;
@@ -1043,7 +1039,7 @@ fn features() -> serde_json::Value {
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": caps,
-            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false},
+            "cgroup": {"v1": true, "v2": true, "systemd": cfg!(feature = "systemd"), "systemdUser": cfg!(feature = "systemd"), "rdma": false},
             "seccomp": {"enabled": false},
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
