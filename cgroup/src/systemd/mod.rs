@@ -266,6 +266,70 @@ pub fn expand_slice(slice: &str) -> Result<String> {
     Ok(out.join("/"))
 }
 
+/// A scope [`cleanup_stale`] removed: its unit name and the state
+/// systemd reported for it before (`ActiveState/SubState`, e.g.
+/// `active/running` for a scope whose processes are all gone, or
+/// `failed/failed`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaleScope {
+    /// The unit, `palisade-abc.scope`.
+    pub unit: String,
+    /// `ActiveState/SubState` as listed before the cleanup.
+    pub state: String,
+}
+
+/// Removes the scopes a killed caller left behind: every loaded unit
+/// named `PREFIX-*.scope` (the `prefix` field of [`SystemdName`]) that is
+/// `failed`, or whose group holds no live process, is stopped
+/// (`StopUnit`, waiting for the job) and reset (`ResetFailedUnit`), so
+/// that `systemctl list-units --all 'PREFIX-*.scope'` no longer shows it
+/// and systemd removes its directory. Returns what it removed.
+///
+/// A scope with at least one live process anywhere in its group
+/// (`GetUnitProcesses`, recursive) is never touched: it may belong to a
+/// running container of another caller. Units are listed with
+/// `ListUnitsByPatterns` of `org.freedesktop.systemd1.Manager` on the
+/// system bus as root, the user manager's bus otherwise (as
+/// [`Cgroup::create_with`](crate::Cgroup::create_with)).
+///
+/// ```no_run
+/// // After a crash: clear what palisade's scopes left.
+/// for s in palisade_cgroup::systemd::cleanup_stale("palisade")? {
+///     eprintln!("removed {} ({})", s.unit, s.state);
+/// }
+/// # Ok::<(), palisade_cgroup::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Error::InvalidValue`] for an empty prefix or one outside
+/// `[A-Za-z0-9_.-]` (checked before any call, so a pattern cannot match
+/// other units); [`Error::SystemdUnavailable`] when systemd is not PID 1,
+/// its bus is unreachable or the crate feature `systemd` is off;
+/// [`Error::Systemd`] when listing fails or a stop job fails.
+pub fn cleanup_stale(prefix: &str) -> Result<Vec<StaleScope>> {
+    if prefix.is_empty()
+        || !prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+    {
+        return Err(Error::InvalidValue {
+            field: "systemd scope prefix",
+            value: prefix.to_owned(),
+            reason: "expected a non-empty prefix of A-Z a-z 0-9 _ . -",
+        });
+    }
+    #[cfg(feature = "systemd")]
+    {
+        scope::cleanup_stale(prefix)
+    }
+    #[cfg(not(feature = "systemd"))]
+    {
+        Err(Error::SystemdUnavailable {
+            reason: "palisade-cgroup was built without its `systemd` feature".into(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -327,6 +391,16 @@ mod tests {
         assert_eq!(expand_slice("user.slice").unwrap(), "user.slice");
         assert!(expand_slice("nope").is_err());
         assert!(expand_slice("a-.slice").is_err());
+    }
+
+    #[test]
+    fn cleanup_prefix_is_checked_first() {
+        for bad in ["", "a*", "pal isade", "x/y", "a\\x2d"] {
+            match cleanup_stale(bad) {
+                Err(Error::InvalidValue { value, .. }) => assert_eq!(value, bad),
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
     }
 
     #[test]

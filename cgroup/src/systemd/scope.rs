@@ -244,3 +244,63 @@ fn wait_job(
         millis: JOB_TIMEOUT.as_millis() as u64,
     })
 }
+
+/// One row of `ListUnitsByPatterns`: name, description, load state,
+/// active state, sub state, following, object path, job id, job type,
+/// job path.
+type UnitRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    OwnedObjectPath,
+    u32,
+    String,
+    OwnedObjectPath,
+);
+
+/// See [`super::cleanup_stale`]; `prefix` is already checked.
+pub(crate) fn cleanup_stale(prefix: &str) -> Result<Vec<super::StaleScope>> {
+    let (conn, user) = connect()?;
+    let pattern = format!("{prefix}-*.scope");
+    let m = manager(&conn, &pattern)?;
+    let states: Vec<&str> = Vec::new();
+    let rows: Vec<UnitRow> = m
+        .call("ListUnitsByPatterns", &(states, vec![pattern.as_str()]))
+        .map_err(|e| dbus_err("ListUnitsByPatterns", &pattern, e))?;
+    let mut removed = Vec::new();
+    for (unit, _, _, active, sub, ..) in rows {
+        if active == "inactive" {
+            continue; // not running, not failed: systemd collects it
+        }
+        if active != "failed" {
+            // (cgroup path, pid, command line) of every process left.
+            let procs: Vec<(String, u32, String)> =
+                match m.call("GetUnitProcesses", &(unit.as_str(),)) {
+                    Ok(p) => p,
+                    Err(e) if is_error(&e, "org.freedesktop.systemd1.NoSuchUnit") => continue,
+                    Err(e) => return Err(dbus_err("GetUnitProcesses", &unit, e)),
+                };
+            if !procs.is_empty() {
+                continue; // live: may be another caller's container
+            }
+        }
+        let scope = Scope {
+            conn: conn.clone(),
+            unit,
+            user,
+        };
+        if active != "failed" {
+            scope.stop()?;
+        } else {
+            let _ = m.call::<_, _, ()>("ResetFailedUnit", &(scope.unit.as_str(),));
+        }
+        removed.push(super::StaleScope {
+            unit: scope.unit,
+            state: format!("{active}/{sub}"),
+        });
+    }
+    Ok(removed)
+}
