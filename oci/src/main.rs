@@ -541,26 +541,31 @@ fn start(cli: &Cli, id: &str) -> Result<()> {
 }
 
 fn run_cmd(cli: &Cli, a: &CreateArgs, detach: bool, keep: bool) -> Result<u8> {
+    // In the foreground, the signals a terminal or supervisor sends this
+    // process go to the container's first process (runc's behaviour):
+    // blocked from before the container exists, so none is lost or fatal.
+    let forward = if detach {
+        None
+    } else {
+        Some(signal::Forwarder::new().map_err(err("blocking the forwarded signals"))?)
+    };
     let pid = create(cli, a)?;
     if let Err(e) = start(cli, &a.id) {
         let _ = delete(cli, &a.id, true);
         return Err(e);
     }
-    if detach {
+    let Some(forward) = forward else {
         return Ok(0);
-    }
+    };
     // The first process is this process's child: reap it here.
-    let mut status = 0;
-    // SAFETY: waitpid on our own child with a valid out pointer.
-    let r = unsafe { libc::waitpid(pid, &mut status, 0) };
-    let code = if r < 0 {
-        255
-    } else if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status) as u8
-    } else if libc::WIFSIGNALED(status) {
-        (128 + libc::WTERMSIG(status)) as u8
-    } else {
-        255
+    let code = match forward.wait(pid) {
+        Err(e) => {
+            log("error", &format!("waiting for {}: {e}", a.id));
+            255
+        }
+        Ok(st) if libc::WIFEXITED(st) => libc::WEXITSTATUS(st) as u8,
+        Ok(st) if libc::WIFSIGNALED(st) => (128 + libc::WTERMSIG(st)) as u8,
+        Ok(_) => 255,
     };
     if !keep {
         delete(cli, &a.id, true)?;

@@ -675,3 +675,46 @@ fn exec_preserve_fds_hands_the_callers_fds_to_the_process() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("is not open"), "{}", stderr(&out));
 }
+
+#[test]
+fn foreground_run_forwards_signals_to_the_container() {
+    let Some(_root) = require_root("creates containers") else {
+        return;
+    };
+    use std::io::BufRead;
+    let env = Env::new("oci-sigfwd");
+    for (name, sig, code) in [
+        ("TERM", libc::SIGTERM, 42),
+        ("INT", libc::SIGINT, 43),
+        ("USR2", libc::SIGUSR2, 44),
+    ] {
+        // The first process (pid 1: signals without a handler would be
+        // ignored) traps the signal and exits with its own code.
+        let script = format!("trap 'exit {code}' {name}; echo ready; while :; do sleep 0.05; done");
+        let b = env.bundle("b", &["/bin/sh", "-c", &script], |_| {});
+        let id = unique_name("sigfwd");
+        let _guard = Guard {
+            env: &env,
+            id: id.clone(),
+        };
+        let mut run = Command::new(BIN)
+            .arg("--root")
+            .arg(env.root())
+            .args(["run", "--bundle", b.to_str().unwrap(), &id])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(run.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line, "ready\n");
+        // SAFETY: kill with integer arguments, to our own child.
+        assert_eq!(unsafe { libc::kill(run.id() as i32, sig) }, 0);
+        let status = run.wait().unwrap();
+        assert_eq!(status.code(), Some(code), "{name}: {status:?}");
+        assert!(!env.root().join(&id).exists(), "state left for {id}");
+        std::fs::remove_file(b.join("config.json")).unwrap();
+    }
+}
