@@ -17,11 +17,13 @@ mkdir -p "$base"/{rootfs,tmp}
 "$here/mkrootfs.sh" "$base/rootfs"
 # This machine's root has no CAP_SYS_RESOURCE: podman's default rlimits
 # (nofile/nproc 1048576) cannot be raised, so ask for ones within reach.
-# Sysctls are left out: palisade writes them after /proc/sys is made
-# read-only (reported, see the README). seccomp is podman's default profile.
+# podman's packaged default sysctl is kept (CONTAINERS_CONF replaces
+# /usr/share/containers/containers.conf, so it is restated): palisade
+# writes sysctls before /proc/sys is made read-only. seccomp is podman's
+# default profile.
 cat >"$base/containers.conf" <<CONF
 [containers]
-default_sysctls = []
+default_sysctls = ["net.ipv4.ping_group_range=0 0"]
 default_ulimits = ["nofile=1024:16384", "nproc=4096:4096"]
 netns = "none"
 [network]
@@ -65,6 +67,12 @@ out=$(run --rm -t "$img" /bin/sh -c 'tty; exit 0' | tr -d '\r')
 [[ $out == /dev/pts/* ]] || fail "run -t: tty says $out"
 # podman's default seccomp profile is in force (mode 2: filter).
 [[ $(run --rm "$img" /bin/sh -c 'grep Seccomp: /proc/self/status') == *2* ]] || fail "no seccomp filter"
+# podman's default sysctl (ping_group_range "0 0") reached the container's
+# network namespace, and /proc/sys is read-only after it.
+out=$(run --rm "$img" /bin/sh -c 'cat /proc/sys/net/ipv4/ping_group_range; (echo 1 >/proc/sys/net/ipv4/ip_forward) 2>/dev/null && echo writable; true' | tr -s ' \t' ' ')
+[[ $out == "0 0" ]] || fail "default sysctl: $out"
+out=$(run --rm --sysctl net.ipv4.ping_group_range="0 1000" "$img" cat /proc/sys/net/ipv4/ping_group_range | tr -s ' \t' ' ')
+[[ $out == "0 1000" ]] || fail "--sysctl: $out"
 
 # 2. Detached: exec, top, pause/unpause, stop (TERM ignored → KILL), rm.
 id=$(run -d "$img" /bin/sleep 600)
