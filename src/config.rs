@@ -1248,13 +1248,14 @@ impl Container {
     ///
     /// **Weaker isolation**: the old root stays mounted beneath the
     /// container's `/` in its mount namespace. Paths cannot reach it (`..`
-    /// at `/` stays at `/`), but a process that can unmount `/`
-    /// (`CAP_SYS_ADMIN`) or escape a `chroot` (`CAP_SYS_CHROOT` with an fd
-    /// outside its root) finds the host's root filesystem. Before the move
-    /// every host mount outside the rootfs (and not an ancestor of it) is
-    /// detached, so `/proc`, `/sys`, `/dev` and data mounts of the host are
-    /// not among what remains; a locked `proc`/`sysfs` is covered by an empty
-    /// read-only tmpfs. Use `pivot_root` (the default) wherever it works.
+    /// at `/` stays at `/`, even through the `CAP_SYS_CHROOT` chroot-escape
+    /// trick), but a process with `CAP_SYS_ADMIN` can unmount `/`, after
+    /// which whatever enters the namespace (an exec) finds the host's root
+    /// filesystem. Before the move every host mount outside the rootfs (and
+    /// not an ancestor of it) is detached, so `/proc`, `/sys`, `/dev` and data
+    /// mounts of the host are not among what remains; a locked `proc`/`sysfs`
+    /// is covered by an empty read-only tmpfs. Use `pivot_root` (the
+    /// default) wherever it works; never add `CAP_SYS_ADMIN` here.
     /// Needs a rootfs and a new mount namespace, like every root switch.
     ///
     /// ```no_run

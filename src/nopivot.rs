@@ -9,22 +9,24 @@
 //! `pivot_root` leaves the old root *outside* the namespace once it is
 //! detached. A move does not: the old root mount stays the namespace's root,
 //! covered by the container's root but still there. Path walks cannot reach
-//! it (`..` at the container's `/` stays there, even after a
-//! `chroot`-into-a-subdirectory trick, because the old root is the
-//! namespace's topmost mount), but a process that may unmount or move mounts
-//! (`CAP_SYS_ADMIN` in the namespace's owner), or one that resolves the
-//! namespace root instead of its own (a `chroot` escape by a process holding
-//! `CAP_SYS_CHROOT` and an fd or cwd outside its root), finds the host's
-//! root filesystem beneath. So, before the move, every mount of the old root
-//! that is neither the container's root, beneath it, nor one of its
-//! ancestors is detached (`umount2(MNT_DETACH)`): what stays beneath holds
-//! no host `/proc`, `/sys`, `/dev`, `/run` or data mounts. A `proc` or
-//! `sysfs` mount that cannot be detached (mounts locked by a user namespace)
-//! is covered by an empty read-only tmpfs instead, and the start fails if
-//! even that cannot be done. The host root filesystem itself (and any
-//! mount that is an ancestor of the rootfs path) cannot be removed: prefer
-//! `pivot_root` wherever it works, and drop `CAP_SYS_ADMIN` and
-//! `CAP_SYS_CHROOT` from containers started this way when possible.
+//! it: `..` at the container's `/` stays there, and so does the classic
+//! `chroot` escape runc warns about for `--no-pivot` (`CAP_SYS_CHROOT`:
+//! chroot into a subdirectory, `..` up from the cwd left outside, chroot
+//! again) — the old root is the namespace's topmost mount, so `..` from the
+//! moved root has nowhere to go (tests/nopivot.rs checks both). But a
+//! process that may unmount or move mounts (`CAP_SYS_ADMIN` over the mount
+//! namespace) can take the container's `/` away, and what then resolves the
+//! namespace root (a `setns` into it, such as an exec) finds the host's root
+//! filesystem. So, before the move, every mount of the old root that is
+//! neither the container's root, beneath it, nor one of its ancestors is
+//! detached (`umount2(MNT_DETACH)`): what stays beneath holds no host
+//! `/proc`, `/sys`, `/dev`, `/run` or data mounts. A `proc` or `sysfs` that
+//! cannot be detached (mounts locked by a user namespace) is covered by an
+//! empty read-only tmpfs instead, and the start fails if even that cannot
+//! be done. The host's root filesystem itself (and any mount that is an
+//! ancestor of the rootfs path) cannot be removed: prefer `pivot_root`
+//! wherever it works, and never give `CAP_SYS_ADMIN` to a container
+//! started this way.
 //!
 //! Runs in the child after clone: raw syscalls on stack buffers only, no
 //! allocation.

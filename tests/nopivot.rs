@@ -88,6 +88,56 @@ fn no_pivot_root_is_the_image_and_the_host_stays_out_of_reach() {
     );
 }
 
+/// The classic chroot escape (CAP_SYS_CHROOT, Docker's default set):
+/// chroot into a subdirectory while the cwd stays outside it, then `..`
+/// up and chroot there. At the top of a moved root `..` stays put.
+#[test]
+fn a_chroot_escape_stays_inside_a_moved_root() {
+    let Some(_root) = require_root("creates containers") else {
+        return;
+    };
+    let tmp = TempDir::new("nopivot-chroot");
+    let root = evil_rootfs(&tmp);
+    let src = tmp.path().join("escape.c");
+    std::fs::write(
+        &src,
+        "#include <stdio.h>\n#include <unistd.h>\n#include <dirent.h>\n#include <sys/stat.h>\n\
+         int main(void) {\n\
+           mkdir(\"/escape-jail\", 0755);\n\
+           if (chroot(\"/escape-jail\") != 0) { perror(\"chroot\"); return 1; }\n\
+           for (int i = 0; i < 64; i++) chdir(\"..\");\n\
+           if (chroot(\".\") != 0) { perror(\"chroot .\"); return 1; }\n\
+           DIR *d = opendir(\"/\"); struct dirent *e;\n\
+           while ((e = readdir(d))) printf(\"%s\\n\", e->d_name);\n\
+           return 0;\n\
+         }\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new("cc")
+        .args(["-static", "-O", "-o"])
+        .arg(root.join("escape"))
+        .arg(&src)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listing = output(
+        palisade::Container::new("/escape")
+            .rootfs(&root)
+            .no_pivot(true),
+    );
+    let mut image: Vec<String> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    image.extend([".".to_owned(), "..".to_owned()]);
+    image.sort();
+    assert_eq!(names(&listing), image, "escaped to:\n{listing}");
+}
+
 #[test]
 fn no_pivot_detaches_the_host_mounts_left_beneath() {
     let Some(_root) = require_root("creates containers") else {
