@@ -32,11 +32,23 @@ pub(crate) const PID: u32 = u32::MAX - 2;
 /// processes from its birth — with `/proc/<pid>/cmdline`, readable
 /// without ptrace rights, showing the caller's argv. So this (invisible)
 /// first child wipes its copy of the caller's argv and environment, enters
-/// the namespace, forks the process that stays as the caller's child
-/// (`CLONE_PARENT`), reports its pid and exits. Returns in that process.
-unsafe fn join_pid_namespace(plan: &Plan) {
+/// the namespace, clones the process that stays as the caller's child
+/// (`CLONE_PARENT`), reports its pid and exits. That process shares this
+/// one's (wiped) memory (`CLONE_VM`, on `plan.pid_join_stack`) instead of
+/// copying it once more; it is alone in it once this one exits, and gets
+/// its own at `execve`. It goes on with [`after_join`].
+unsafe fn join_pid_namespace(plan: &Plan) -> ! {
+    extern "C" fn stays(arg: *mut libc::c_void) -> libc::c_int {
+        // SAFETY: `arg` is the plan, alive in the memory we share.
+        unsafe {
+            let plan = &*(arg as *const Plan);
+            libc::close(plan.pid_join);
+            after_join(plan)
+        }
+    }
     // SAFETY: the areas are this process's own copy of the caller's
-    // argv/env strings (mapped, writable stack); raw syscalls otherwise.
+    // argv/env strings (mapped, writable stack); raw syscalls otherwise;
+    // the new process runs on its own prepared stack.
     unsafe {
         for &(start, end) in &plan.wipe {
             if start < end {
@@ -46,25 +58,25 @@ unsafe fn join_pid_namespace(plan: &Plan) {
         if libc::setns(plan.pid_join, libc::CLONE_NEWPID) != 0 {
             report(plan, Step::JoinNamespace, u32::MAX >> 2);
         }
-        let pid = libc::syscall(
-            libc::SYS_clone,
-            libc::CLONE_PARENT as libc::c_ulong,
-            0usize,
-            0usize,
-            0usize,
-            0usize,
+        let Some(stack) = &plan.pid_join_stack else {
+            set_errno(libc::EINVAL);
+            report(plan, Step::JoinNamespace, u32::MAX >> 2);
+        };
+        // The exit signal is this process's own (CLONE_PARENT).
+        let pid = libc::clone(
+            stays,
+            stack.top(),
+            libc::CLONE_PARENT | libc::CLONE_VM,
+            (plan as *const Plan).cast_mut().cast(),
         );
         if pid < 0 {
             report(plan, Step::JoinNamespace, u32::MAX >> 2);
         }
-        if pid > 0 {
-            let mut rec = [0u8; RECORD_LEN];
-            rec[..4].copy_from_slice(&PID.to_ne_bytes());
-            rec[8..].copy_from_slice(&(pid as u32).to_ne_bytes());
-            libc::write(plan.err_fd, rec.as_ptr().cast(), RECORD_LEN);
-            libc::_exit(0);
-        }
-        libc::close(plan.pid_join);
+        let mut rec = [0u8; RECORD_LEN];
+        rec[..4].copy_from_slice(&PID.to_ne_bytes());
+        rec[8..].copy_from_slice(&(pid as u32).to_ne_bytes());
+        libc::write(plan.err_fd, rec.as_ptr().cast(), RECORD_LEN);
+        libc::_exit(0);
     }
 }
 
@@ -229,6 +241,17 @@ pub(crate) unsafe fn run(plan: &Plan) -> ! {
         if plan.pid_join >= 0 {
             join_pid_namespace(plan);
         }
+        after_join(plan)
+    }
+}
+
+/// The rest of the child's life, in the process that stays.
+///
+/// # Safety
+/// As [`run`].
+unsafe fn after_join(plan: &Plan) -> ! {
+    // SAFETY: every call below is a raw syscall on prepared data.
+    unsafe {
         if let Some(sig) = plan.parent_death_signal {
             libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0);
         }

@@ -72,6 +72,7 @@ mod rootfs;
 mod spawn;
 mod spawner;
 mod spec;
+mod stack;
 mod state;
 mod trampoline;
 

@@ -142,6 +142,9 @@ pub(crate) struct Plan {
     /// A pid namespace to join (fd, or -1): the child enters it and forks
     /// the process that stays (see child::join_pid_namespace).
     pub pid_join: RawFd,
+    /// With `pid_join`: the stack of the process forked in the pid
+    /// namespace, which shares the first child's memory (`CLONE_VM`).
+    pub pid_join_stack: Option<crate::stack::GuardedStack>,
     /// The v1 `tasks` files of the container's cgroup (fd, path): the
     /// child writes `0` to each first thing, joining itself (see
     /// `Cgroup::tasks_fds_v1` for why not the parent), then closes them.
@@ -470,6 +473,17 @@ impl Plan {
                 n.as_fd().as_raw_fd()
             });
         let mut keep_fds: Vec<RawFd> = vec![0, 1, 2, sync_fd, err_fd, init_fd];
+        let pid_join_stack = if pid_join_fd >= 0 {
+            Some(crate::stack::GuardedStack::new().map_err(|e| {
+                SpawnError::new(
+                    Step::Prepare,
+                    e.raw_os_error().map(nix::errno::Errno::from_raw),
+                    "a stack for the process forked in the joined pid namespace",
+                )
+            })?)
+        } else {
+            None
+        };
         if pid_join_fd >= 0 {
             keep_fds.push(pid_join_fd);
         }
@@ -532,6 +546,7 @@ impl Plan {
             seccomp_early: !c.no_new_privs,
             notify_sock: -1,
             pid_join: pid_join_fd,
+            pid_join_stack,
             cgroup_join: Vec::new(),
             wipe: arg_env_areas(),
             hooks_pause: c.hooks.iter().any(|(p, _)| {
