@@ -488,7 +488,7 @@ fn preserve_fds_hands_the_callers_fds_to_the_program() {
 
 /// The host's view of a container's mount namespace, from a forked
 /// process that setns'd into it: whether `path` exists there, and
-/// whether `/proc` there is a procfs.
+/// whether `/proc` there is a mount point.
 fn seen_in_mount_ns(pid: i64, path: &Path) -> (bool, bool) {
     use std::os::fd::AsRawFd;
     let ns = std::fs::File::open(format!("/proc/{pid}/ns/mnt")).unwrap();
@@ -498,10 +498,11 @@ fn seen_in_mount_ns(pid: i64, path: &Path) -> (bool, bool) {
         if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNS) } != 0 {
             panic!("setns: {}", std::io::Error::last_os_error());
         }
-        // SAFETY: a zeroed statfs filled by the kernel; a literal path.
-        let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-        let proc_there = unsafe { libc::statfs(c"/proc".as_ptr(), &mut st) } == 0
-            && st.f_type == libc::PROC_SUPER_MAGIC;
+        // A mount point has a device of its own (a filesystem type would
+        // mislead where the host's tree is a 9p share, as in the guest).
+        use std::os::unix::fs::MetadataExt;
+        let dev = |p: &str| std::fs::metadata(p).map(|m| m.dev()).unwrap_or(0);
+        let proc_there = dev("/proc") != dev("/");
         (path.exists(), proc_there)
     })
     .unwrap()
