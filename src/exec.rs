@@ -17,7 +17,7 @@ use crate::{Child, SpawnError, Step};
 /// The new process joins every namespace of the container that differs
 /// from the caller's — the user namespace first, the pid namespace before
 /// the fork so the process itself is inside it — its cgroup
-/// (`CLONE_INTO_CGROUP` on cgroup2, `cgroup.procs` on v1) and its root,
+/// (`CLONE_INTO_CGROUP` on cgroup2, its own `tasks` write on v1) and its root,
 /// and starts through palisade-init like the first process.
 ///
 /// ```no_run

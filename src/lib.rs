@@ -11,7 +11,9 @@
 //! 2. `clone3(CLONE_PIDFD | CLONE_INTO_CGROUP | CLONE_NEW…)`, made by one
 //!    long-lived spawner thread of the process;
 //! 3. the parent writes id maps, wires the network, releases the child;
-//! 4. the child closes every fd it was not given, makes `/` private, mounts
+//! 4. the child closes every fd it was not given, joins its cgroup's v1
+//!    hierarchies itself (`0` into each `tasks` file the parent opened: no
+//!    global lock, unlike a `cgroup.procs` write for another process), makes `/` private, mounts
 //!    the rootfs, `/proc`, a minimal `/dev` and `/sys` — each target
 //!    resolved *inside* the rootfs and mounted onto its fd — `pivot_root`s,
 //!    masks paths, sets the hostname and sysctls, brings `lo` up, drops
