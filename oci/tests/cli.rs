@@ -542,10 +542,22 @@ fn no_pivot_moves_the_root_and_detaches_the_hosts_mounts() {
     // the trade-off needs) unmounts its `/`, what is beneath in its mount
     // namespace is the old root — the host's — with its /proc detached.
     std::fs::remove_file(b.join("config.json")).unwrap();
+    // A root of its own next to the marker: what stays beneath is the
+    // rootfs's ancestors (a /tmp mount too, where /tmp is one), the rest of
+    // the host's mounts are detached.
+    let root = env.dir.path().join("rootfs");
+    let cp = Command::new("cp")
+        .arg("-a")
+        .arg(busybox_rootfs())
+        .arg(&root)
+        .status()
+        .unwrap();
+    assert!(cp.success());
     let b = env.bundle(
         "b",
         &["/bin/sh", "-c", "umount -l / && exec sleep 60"],
         |v| {
+            v["root"]["path"] = json!(root);
             for set in [
                 "bounding",
                 "effective",
@@ -572,11 +584,19 @@ fn no_pivot_moves_the_root_and_detaches_the_hosts_mounts() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let pid = env.state(&id)["pid"].as_i64().unwrap();
+    // Up to 20 s: the guest lane's emulated CPU is slow.
     let mut seen = (false, true);
-    wait_for("the container's / to be unmounted", || {
+    for _ in 0..200 {
         seen = seen_in_mount_ns(pid, &marker);
-        seen.0
-    });
+        if seen.0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        seen.0,
+        "the container's / was not unmounted (or the marker's filesystem was detached)"
+    );
     assert!(!seen.1, "the host's /proc is still mounted beneath");
 }
 
