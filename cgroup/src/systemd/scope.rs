@@ -2,7 +2,7 @@
 //! scope unit per group, through `org.freedesktop.systemd1.Manager`.
 
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::{Mutex, mpsc};
 use std::time::Duration;
 
 use zbus::blocking::{Connection, Proxy};
@@ -45,6 +45,16 @@ pub(crate) fn connect() -> Result<(Connection, bool)> {
     }
     // SAFETY: geteuid(2) cannot fail and touches no memory.
     let user = unsafe { libc::geteuid() } != 0;
+    // One connection per bus for the process: the D-Bus handshake
+    // (socket, auth, Hello) costs more than a scope's job round trip.
+    static SYSTEM: Mutex<Option<Connection>> = Mutex::new(None);
+    static SESSION: Mutex<Option<Connection>> = Mutex::new(None);
+    let mut cached = if user { &SESSION } else { &SYSTEM }
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(conn) = cached.as_ref() {
+        return Ok((conn.clone(), user));
+    }
     let conn = if user {
         Connection::session()
     } else {
@@ -56,6 +66,7 @@ pub(crate) fn connect() -> Result<(Connection, bool)> {
             if user { "user (session)" } else { "system" }
         ),
     })?;
+    *cached = Some(conn.clone());
     Ok((conn, user))
 }
 
