@@ -622,6 +622,12 @@ impl Cgroup {
             {
                 end += 1;
             }
+            if end - i == 1 {
+                // A file on its own (the common case): no retry bookkeeping.
+                write_one(&writes[i])?;
+                i = end;
+                continue;
+            }
             let mut pending: Vec<&crate::resources::FileWrite> = writes[i..end].iter().collect();
             while !pending.is_empty() {
                 let mut refused = None;
@@ -635,7 +641,7 @@ impl Cgroup {
                                 errno: Errno::EINVAL,
                                 ..
                             },
-                        ) if end - i > 1 => {
+                        ) => {
                             refused.get_or_insert(e);
                             left.push(w);
                         }
