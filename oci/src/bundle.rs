@@ -677,6 +677,45 @@ fn size(v: &str) -> Option<u64> {
 
 /// One `mounts[i]`: a bind or tmpfs becomes a palisade [`Mount`]; the
 /// standard filesystems palisade builds itself return `None` and a note.
+/// A mount's own `uidMappings`/`gidMappings` (runtime spec 1.1, with
+/// `idmap`/`ridmap`) say which ids the idmapped mount maps. palisade
+/// idmaps with the container's user namespace, so the mount's mappings
+/// must be the container's (`linux.uidMappings`/`gidMappings`, what podman
+/// passes); other mappings, or mappings without `idmap`/`ridmap`, are
+/// refused naming the field rather than dropped.
+fn mount_id_maps(i: usize, m: &OciMount, linux: &oci_spec::runtime::Linux) -> Result<(), Error> {
+    let same = |field: &str,
+                mine: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>,
+                container: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>|
+     -> Result<(), Error> {
+        let Some(mine) = mine.as_ref().filter(|v| !v.is_empty()) else {
+            return Ok(());
+        };
+        let field = format!("mounts[{i}].{field}");
+        let idmapped = m
+            .options()
+            .iter()
+            .flatten()
+            .any(|o| o == "idmap" || o == "ridmap");
+        if !idmapped {
+            return Err(unsupported(
+                field,
+                "mappings need the idmap or ridmap option",
+            ));
+        }
+        if container.as_ref() != Some(mine) {
+            return Err(unsupported(
+                field,
+                "palisade idmaps a mount with the container's user namespace: \
+                 a mount's mappings must equal linux.uidMappings/gidMappings",
+            ));
+        }
+        Ok(())
+    };
+    same("uidMappings", m.uid_mappings(), linux.uid_mappings())?;
+    same("gidMappings", m.gid_mappings(), linux.gid_mappings())
+}
+
 fn mount(i: usize, m: &OciMount, notes: &mut Vec<String>) -> Result<Option<Mount>, Error> {
     let field = format!("mounts[{i}]");
     let dest = m.destination().to_string_lossy().into_owned();
@@ -931,6 +970,7 @@ pub fn translate(spec: &Spec, bundle: &Path, opts: &Options) -> Result<Translati
 
     // Mounts, in order.
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        mount_id_maps(i, m, linux)?;
         if let Some(m) = mount(i, m, &mut notes)? {
             c = c.mount(m);
         }
@@ -1115,6 +1155,40 @@ mod tests {
             assert!(text.starts_with("linux.cgroupsPath"), "{bad}: {e}");
             assert!(text.contains(bad), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn a_mounts_own_id_maps_must_be_the_containers() {
+        let linux: oci_spec::runtime::Linux = serde_json::from_str(
+            r#"{"uidMappings":[{"containerID":0,"hostID":1000,"size":65536}],
+                "gidMappings":[{"containerID":0,"hostID":1000,"size":65536}]}"#,
+        )
+        .unwrap();
+        let m = |json: &str| -> OciMount { serde_json::from_str(json).unwrap() };
+        let same = m(
+            r#"{"destination":"/d","type":"bind","source":"/s","options":["rbind","idmap"],
+            "uidMappings":[{"containerID":0,"hostID":1000,"size":65536}],
+            "gidMappings":[{"containerID":0,"hostID":1000,"size":65536}]}"#,
+        );
+        mount_id_maps(0, &same, &linux).unwrap();
+        let plain = m(r#"{"destination":"/d","type":"bind","source":"/s","options":["rbind"]}"#);
+        mount_id_maps(0, &plain, &linux).unwrap();
+        let other = m(
+            r#"{"destination":"/d","type":"bind","source":"/s","options":["rbind","idmap"],
+            "uidMappings":[{"containerID":0,"hostID":2000,"size":10}],
+            "gidMappings":[{"containerID":0,"hostID":1000,"size":65536}]}"#,
+        );
+        let e = mount_id_maps(3, &other, &linux).unwrap_err().to_string();
+        assert!(e.contains("mounts[3].uidMappings"), "{e}");
+        let no_opt = m(
+            r#"{"destination":"/d","type":"bind","source":"/s","options":["rbind"],
+            "uidMappings":[{"containerID":0,"hostID":1000,"size":65536}]}"#,
+        );
+        let e = mount_id_maps(1, &no_opt, &linux).unwrap_err().to_string();
+        assert!(
+            e.contains("mounts[1].uidMappings") && e.contains("idmap"),
+            "{e}"
+        );
     }
 
     #[test]
