@@ -426,9 +426,9 @@ impl Cgroup {
     /// with [`dirfd`](Self::dirfd).
     ///
     /// ```no_run
-    /// # use palisade_cgroup::{Cgroup, Resources};
+    /// # use palisade_cgroup::Cgroup;
     /// # use std::os::fd::AsRawFd;
-    /// let cg = Cgroup::create("demo/self-join", &Resources::new())?;
+    /// let cg = Cgroup::create("demo/self-join")?;
     /// for (_path, fd) in cg.tasks_fds_v1()? {
     ///     // In the new, single-threaded process (after fork/clone3):
     ///     // SAFETY: writing a byte to our own fd.
