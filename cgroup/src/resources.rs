@@ -192,9 +192,38 @@ pub struct Resources {
     /// overriding earlier ones; empty = leave the group's device access
     /// as it is. See [`crate::devices`].
     pub devices: Vec<DeviceRule>,
+    /// Raw cgroup2 interface files and their values (OCI
+    /// `linux.resources.unified`), written after everything else so they
+    /// win, in the cgroup2 directory. See [`unified`](Self::unified).
+    pub unified: Vec<(String, String)>,
 }
 
 impl Resources {
+    /// A raw cgroup2 interface file of a controller, `CONTROLLER.NAME`
+    /// (e.g. `memory.oom.group`, `io.latency`), written as given after
+    /// every typed limit (OCI `linux.resources.unified`; a later entry for
+    /// the same file wins). The controller must be on cgroup2 on this
+    /// host and is enabled like any other.
+    ///
+    /// ```
+    /// use palisade_cgroup::Resources;
+    /// let r = Resources::new().unified("memory.oom.group", "1");
+    /// assert!(r.validate().is_ok());
+    /// // Not a controller's file, or a path: refused.
+    /// assert!(Resources::new().unified("cgroup.procs", "1").validate().is_err());
+    /// assert!(Resources::new().unified("memory/../x", "1").validate().is_err());
+    /// ```
+    ///
+    /// # Errors
+    /// At [`validate`](Self::validate)/`apply`: [`Error::InvalidValue`]
+    /// for a key that is not `CONTROLLER.NAME` of a controller palisade
+    /// knows (`cgroup.*` core files are the runtime's own), holds anything
+    /// but `A-Z a-z 0-9 _ .`, or a value with a NUL or newline byte;
+    /// [`Error::Unsupported`] when the controller is on cgroup v1 here.
+    pub fn unified(mut self, file: &str, value: &str) -> Self {
+        self.unified.push((file.to_owned(), value.to_owned()));
+        self
+    }
     /// Nothing set.
     pub fn new() -> Resources {
         Resources::default()
@@ -410,6 +439,16 @@ impl Resources {
         if !self.devices.is_empty() {
             crate::devices::policy::Policy::from_rules(&self.devices)?;
         }
+        for (file, value) in &self.unified {
+            unified_controller(file)?;
+            if value.bytes().any(|b| b == 0 || b == b'\n') {
+                return Err(Error::InvalidValue {
+                    field: "unified value",
+                    value: format!("{file}={value:?}"),
+                    reason: "no NUL or newline byte",
+                });
+            }
+        }
         Ok(())
     }
 
@@ -613,6 +652,16 @@ impl Resources {
             };
             w.push_owned(Controller::Hugetlb, file, limit);
         }
+        for (file, value) in &self.unified {
+            let controller = unified_controller(file)?;
+            if !w.v(controller)? {
+                return Err(Error::Unsupported {
+                    what: "a raw cgroup2 file (unified) of a controller mounted as v1",
+                    version: "v1",
+                });
+            }
+            w.push_owned(controller, file.clone(), value.clone());
+        }
         Ok(w.writes)
     }
 
@@ -647,8 +696,43 @@ impl Resources {
         if !self.devices.is_empty() {
             c.push(Controller::Devices);
         }
+        for (file, _) in &self.unified {
+            if let Ok(ctrl) = unified_controller(file) {
+                if !c.contains(&ctrl) {
+                    c.push(ctrl);
+                }
+            }
+        }
         c
     }
+}
+
+/// The controller of a `unified` key `CONTROLLER.NAME`.
+fn unified_controller(file: &str) -> Result<Controller> {
+    let bad = |reason| Error::InvalidValue {
+        field: "unified file",
+        value: file.to_owned(),
+        reason,
+    };
+    if file.is_empty()
+        || !file
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+    {
+        return Err(bad("a cgroup2 file name: A-Z a-z 0-9 _ ."));
+    }
+    let (name, rest) = file
+        .split_once('.')
+        .ok_or(bad("CONTROLLER.NAME, e.g. memory.oom.group"))?;
+    if rest.is_empty() || rest.starts_with('.') || rest.ends_with('.') {
+        return Err(bad("CONTROLLER.NAME, e.g. memory.oom.group"));
+    }
+    Controller::ALL
+        .into_iter()
+        .find(|c| c.v2_name() == Some(name))
+        .ok_or(bad(
+            "the file of a cgroup2 controller (cpu cpuset memory pids io hugetlb); cgroup.* files are the runtime's",
+        ))
 }
 
 /// A limit as a cgroup2 file (and `pids.max`) takes it.

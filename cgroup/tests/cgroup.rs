@@ -731,3 +731,53 @@ fn concurrent_siblings_all_get_their_cgroup2_limits() {
         }
     });
 }
+
+/// `unified` (OCI `linux.resources.unified`): a raw file of a controller on
+/// cgroup2 is written as given, after the typed limits, and read back; one
+/// whose controller is on v1 here is refused before anything is written.
+#[test]
+fn unified_files_are_written_on_cgroup2_and_refused_on_v1() {
+    let Some(_root) = require_root("creates cgroups") else {
+        return;
+    };
+    let h = Hierarchy::detect().unwrap();
+    let on_v2 = |c| matches!(h.placement(c), Ok(Placement::V2(_)));
+    // A file each v2 controller this machine may have offers.
+    let candidates = [
+        (Controller::Memory, "memory.oom.group", "1"),
+        (Controller::Pids, "pids.max", "77"),
+        (Controller::Hugetlb, "hugetlb.2MB.max", "4194304"),
+    ];
+    let mut tried = 0;
+    for (ctrl, file, value) in candidates {
+        if h.placement(ctrl).is_err() {
+            continue; // not on this machine at all
+        }
+        let cg = Guard::new("unified");
+        let r = Resources::new().unified(file, value);
+        if on_v2(ctrl) {
+            let path = cg.v2_dir().unwrap().join(file);
+            if ctrl == Controller::Hugetlb
+                && !Path::new("/sys/kernel/mm/hugepages/hugepages-2048kB").exists()
+            {
+                continue; // no 2 MB pages on this machine: no such file
+            }
+            cg.apply(&r).unwrap();
+            assert_eq!(read(&path), value, "{file}");
+            tried += 1;
+        } else {
+            match cg.apply(&r) {
+                Err(Error::Unsupported { version, .. }) => assert_eq!(version, "v1"),
+                other => panic!("{file} on a v1 controller: {other:?}"),
+            }
+        }
+    }
+    // Typed limits first, unified last: it wins over pids_max.
+    if on_v2(Controller::Pids) {
+        let cg = Guard::new("unified-order");
+        cg.apply(&Resources::new().pids_max(10).unified("pids.max", "33"))
+            .unwrap();
+        assert_eq!(read(cg.v2_dir().unwrap().join("pids.max")), "33");
+    }
+    eprintln!("unified: {tried} file(s) written on cgroup2");
+}

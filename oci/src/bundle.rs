@@ -615,11 +615,15 @@ pub fn resources(r: &LinuxResources) -> Result<(Resources, Option<Vec<DeviceRule
     if r.rdma().as_ref().is_some_and(|m| !m.is_empty()) {
         return Err(unsupported("linux.resources.rdma", "not supported"));
     }
-    if r.unified().as_ref().is_some_and(|m| !m.is_empty()) {
-        return Err(unsupported(
-            "linux.resources.unified",
-            "raw cgroup2 files are not supported yet",
-        ));
+    if let Some(unified) = r.unified() {
+        // A map: sorted by key, so the writes are in a stable order.
+        let mut keys: Vec<_> = unified.iter().collect();
+        keys.sort();
+        for (file, value) in keys {
+            out = out.unified(file, value);
+        }
+        out.validate()
+            .map_err(|e| unsupported("linux.resources.unified", e.to_string()))?;
     }
     Ok((out, rules))
 }
@@ -1219,13 +1223,23 @@ mod tests {
         let r: LinuxResources =
             serde_json::from_str(r#"{"memory":{"limit":100,"swap":50}}"#).unwrap();
         assert!(resources(&r).is_err());
-        let r: LinuxResources = serde_json::from_str(r#"{"unified":{"memory.max":"1"}}"#).unwrap();
-        assert!(
-            resources(&r)
-                .unwrap_err()
-                .to_string()
-                .starts_with("linux.resources.unified")
+        let r: LinuxResources = serde_json::from_str(
+            r#"{"unified":{"memory.oom.group":"1","io.weight":"default 50"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            resources(&r).unwrap().0.unified,
+            [
+                ("io.weight".to_owned(), "default 50".to_owned()),
+                ("memory.oom.group".to_owned(), "1".to_owned())
+            ]
         );
+        for bad in [r#"{"cgroup.procs":"1"}"#, r#"{"../memory.max":"1"}"#] {
+            let r: LinuxResources =
+                serde_json::from_str(&format!(r#"{{"unified":{bad}}}"#)).unwrap();
+            let e = resources(&r).unwrap_err().to_string();
+            assert!(e.starts_with("linux.resources.unified"), "{e}");
+        }
     }
 
     #[test]
