@@ -99,8 +99,7 @@ fn a_chroot_escape_stays_inside_a_moved_root() {
     let tmp = TempDir::new("nopivot-chroot");
     let root = evil_rootfs(&tmp);
     let src = tmp.path().join("escape.c");
-    std::fs::write(
-        &src,
+    common::static_c(
         "#include <stdio.h>\n#include <unistd.h>\n#include <dirent.h>\n#include <sys/stat.h>\n\
          int main(void) {\n\
            mkdir(\"/escape-jail\", 0755);\n\
@@ -111,18 +110,8 @@ fn a_chroot_escape_stays_inside_a_moved_root() {
            while ((e = readdir(d))) printf(\"%s\\n\", e->d_name);\n\
            return 0;\n\
          }\n",
-    )
-    .unwrap();
-    let out = std::process::Command::new("cc")
-        .args(["-static", "-O", "-o"])
-        .arg(root.join("escape"))
-        .arg(&src)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        &src,
+        &root.join("escape"),
     );
     let listing = output(
         palisade::Container::new("/escape")

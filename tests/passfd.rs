@@ -17,23 +17,12 @@ use palisade_testkit::{TempDir, require_root};
 fn accept3(dir: &Path) -> PathBuf {
     let src = dir.join("accept3.c");
     let bin = dir.join("accept3");
-    std::fs::write(
-        &src,
+    common::static_c(
         "#include <sys/socket.h>\n#include <unistd.h>\n\
          int main(void) { int c = accept(3, 0, 0); if (c < 0) return 2;\n\
          return write(c, \"accepted on 3\\n\", 14) == 14 ? 0 : 3; }\n",
-    )
-    .unwrap();
-    let out = std::process::Command::new("cc")
-        .args(["-static", "-O", "-o"])
-        .arg(&bin)
-        .arg(&src)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        &src,
+        &bin,
     );
     bin
 }

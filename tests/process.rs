@@ -216,22 +216,11 @@ fn the_program_gets_a_new_session_keyring_unless_asked_not_to() {
     let tmp = TempDir::new("keyring");
     let src = tmp.path().join("keyid.c");
     let bin = tmp.path().join("keyid");
-    std::fs::write(
-        &src,
+    common::static_c(
         "#include <stdio.h>\n#include <unistd.h>\n#include <sys/syscall.h>\n\
          int main(void) { printf(\"%ld\\n\", syscall(SYS_keyctl, 0, -3, 0)); return 0; }\n",
-    )
-    .unwrap();
-    let out = std::process::Command::new("cc")
-        .args(["-static", "-O", "-o"])
-        .arg(&bin)
-        .arg(&src)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        &src,
+        &bin,
     );
     let host = session_keyring_id_here();
     assert!(host > 0, "the test process has a session keyring");

@@ -107,3 +107,21 @@ impl Drop for HostPath {
         let _ = std::fs::remove_file(&self.0);
     }
 }
+
+/// Writes the C program `code` to `src` and compiles it into the static
+/// binary `bin` (`cc -static`, so it runs in any rootfs); panics with the
+/// compiler's output when that fails.
+pub fn static_c(code: &str, src: &Path, bin: &Path) {
+    std::fs::write(src, code).unwrap();
+    let out = std::process::Command::new("cc")
+        .args(["-static", "-O", "-o"])
+        .arg(bin)
+        .arg(src)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
