@@ -1044,8 +1044,11 @@ impl Cgroup {
             match self.detach_device_programs() {
                 // A rootless scope (the user manager's): without privilege
                 // no device program can have been attached, nor queried.
+                // ENOENT: systemd already collected the emptied scope (it
+                // does so by itself once its last process is gone), and
+                // its programs went with the group.
                 Err(Error::Bpf {
-                    errno: Errno::EPERM,
+                    errno: Errno::EPERM | Errno::ENOENT,
                     ..
                 }) => {}
                 r => r?,
