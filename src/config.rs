@@ -679,6 +679,7 @@ pub struct Container {
     pub(crate) readonly_rootfs: bool,
     /// Enter the root by MS_MOVE + chroot, not pivot_root.
     pub(crate) no_pivot: bool,
+    pub(crate) cgroup_all_controllers: bool,
     pub(crate) personality: Option<crate::Personality>,
     pub(crate) rootfs_propagation: Option<(crate::Propagation, bool)>,
     pub(crate) oom_score_adj: Option<i32>,
@@ -752,6 +753,7 @@ impl Container {
             umask: None,
             readonly_rootfs: false,
             no_pivot: false,
+            cgroup_all_controllers: false,
             personality: None,
             rootfs_propagation: None,
             oom_score_adj: None,
@@ -1031,6 +1033,30 @@ impl Container {
     /// with `resources`; created before start, removed after exit.
     pub fn cgroup(mut self, path: &str, resources: Resources) -> Self {
         self.cgroup = Some((path.to_owned(), resources));
+        self
+    }
+
+    /// Makes the [`cgroup`](Container::cgroup) in every cgroup v1
+    /// hierarchy mounted, as runc does, instead of only in those of the
+    /// controllers its resources use (the default: fewer directories to
+    /// make, join and remove). Readers that look up the container's group
+    /// per controller from `/proc/<pid>/cgroup` — containerd's shim for
+    /// `ctr task metrics`, monitoring agents — then find its own
+    /// `cpuacct`/`blkio`/… group, not the caller's or the root's (whose
+    /// counters are the whole machine's). No effect on a pure cgroup2
+    /// machine, where one group holds every controller.
+    ///
+    /// ```no_run
+    /// use palisade::{Container, cgroup::Resources};
+    /// Container::new("/bin/true")
+    ///     .rootfs("/srv/busybox")
+    ///     .cgroup("palisade/box", Resources::new())
+    ///     .cgroup_all_controllers(true)
+    ///     .spawn()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn cgroup_all_controllers(mut self, yes: bool) -> Self {
+        self.cgroup_all_controllers = yes;
         self
     }
 

@@ -425,7 +425,12 @@ impl Container {
             }
         }
         if let Some((path, resources)) = planned.as_ref().filter(|_| by_systemd.is_none()) {
-            let cg = Cgroup::create_for(path, resources).map_err(|e| {
+            let made = if self.cgroup_all_controllers && self.cgroup.is_some() {
+                Cgroup::create(path)
+            } else {
+                Cgroup::create_for(path, resources)
+            };
+            let cg = made.map_err(|e| {
                 let errno = e.errno();
                 SpawnError::from_lib(Step::Cgroup, e, errno)
             })?;

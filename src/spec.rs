@@ -177,6 +177,11 @@ pub struct CgroupConfig {
     /// Who makes and removes the group (default cgroupfs).
     #[cfg_attr(feature = "serde", serde(default))]
     pub manager: palisade_cgroup::CgroupManager,
+    /// In every cgroup v1 hierarchy, not only the controllers' of
+    /// `resources` (runc's placement; see
+    /// [`Container::cgroup_all_controllers`]). Default no.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub all_controllers: bool,
 }
 
 /// The network, tagged by `type`.
@@ -312,7 +317,10 @@ impl ContainerConfig {
             c = c.readonly_paths(paths);
         }
         if let Some(cg) = self.cgroup {
-            c = c.cgroup(&cg.path, cg.resources).cgroup_manager(cg.manager);
+            c = c
+                .cgroup(&cg.path, cg.resources)
+                .cgroup_manager(cg.manager)
+                .cgroup_all_controllers(cg.all_controllers);
         }
         for (k, v) in &self.sysctls {
             c = c.sysctl(k, v);

@@ -428,6 +428,60 @@ fn the_cgroup_namespace_is_rooted_at_the_containers_cgroup() {
     }
 }
 
+/// The controllers whose hierarchy `/proc/<pid>/cgroup` puts `pid` in
+/// `path` ("" for the cgroup2 tree), read on the host.
+fn hierarchies_at(pid: i32, path: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let (_, ctrls, p) = (f.next()?, f.next()?, f.next()?);
+            (p == path).then(|| ctrls.to_owned())
+        })
+        .collect()
+}
+
+/// By default the group is made only in the hierarchies its resources need;
+/// with `cgroup_all_controllers` in every v1 hierarchy mounted, as runc
+/// places it (containerd's shim reads cpuacct and blkio from there).
+#[test]
+fn the_group_is_in_every_v1_hierarchy_when_asked() {
+    let Some(root) = require_root("creates cgroups") else {
+        return;
+    };
+    let (_root, ()) = root.assert_no_leaks(|| {
+        let hierarchy = palisade::cgroup::Hierarchy::detect().unwrap();
+        let v1: std::collections::BTreeSet<std::path::PathBuf> = hierarchy
+            .v1_mounts()
+            .iter()
+            .map(|(_, root)| root.clone())
+            .collect();
+        let v2 = usize::from(hierarchy.unified().is_some());
+        for all in [false, true] {
+            let path = unique_name("allc");
+            let mut child = busybox("exec sleep 10")
+                .cgroup(&path, Resources::new().pids_max(32))
+                .cgroup_all_controllers(all)
+                .spawn()
+                .unwrap();
+            let at = hierarchies_at(child.pid(), &format!("/{path}"));
+            let unused = at
+                .iter()
+                .any(|c| c.contains("cpuacct") || c.contains("blkio"));
+            if all {
+                assert_eq!(at.len(), v1.len() + v2, "in {at:?}, v1 {v1:?}");
+                assert_eq!(unused, !v1.is_empty(), "{at:?}");
+            } else {
+                // pids and devices (Docker's rules) and the cgroup2 tree only.
+                assert!(!unused, "in a hierarchy it does not use: {at:?}");
+                assert!(at.len() <= 2 + v2, "{at:?}");
+            }
+            child.kill(libc::SIGKILL).unwrap();
+            child.wait().unwrap();
+        }
+    });
+}
+
 /// Two containers with macvlans of one host parent reach each other, and a
 /// sidecar that joins the first one's net and uts namespaces by pid sees
 /// its hostname and address.

@@ -1097,7 +1097,10 @@ pub fn translate(spec: &Spec, bundle: &Path, opts: &Options) -> Result<Translati
         rules.extend(DeviceRule::docker_default().into_iter().filter(|r| r.allow));
         c = c.device_rules(rules);
     }
-    c = c.cgroup(&cgroup, res);
+    // In every v1 hierarchy, as runc: containerd's shim reads each
+    // controller's stats from the pid's own group (a cpuacct left at the
+    // root would report the whole machine's CPU time as the container's).
+    c = c.cgroup(&cgroup, res).cgroup_all_controllers(true);
     if opts.systemd_cgroup {
         c = c.cgroup_manager(CgroupManager::Systemd);
     }
