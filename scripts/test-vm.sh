@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # The pure cgroup-v2 lane (issue 10): runs the cgroup, netlink and facade
-# test binaries inside a QEMU guest whose kernel (Debian 6.1) has only
-# cgroup v2 and has ipvlan and dummy. Same binaries as the host lane: tests
+# test binaries and containerd's palisade-oci scenarios inside a QEMU guest
+# whose kernel (Debian 6.1) has only cgroup v2 and has ipvlan and dummy. Same binaries as the host lane: tests
 # detect the environment, they do not branch on the lane.
 #
 #   ./scripts/test-vm.sh              self-test, then the lane
 #   ./scripts/test-vm.sh --self-test  only prove the lane can fail
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PALISADE_VM=1 ./scripts/setup.sh
+PALISADE_VM=1 PALISADE_CLIENTS=1 ./scripts/setup.sh
 mkdir -p target
 start=$(date +%s)
 
@@ -29,6 +29,15 @@ export CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER="$PWD/scripts/vm-run"
 cargo test -p palisade-cgroup -p palisade-netlink -p palisade --all-features --tests --no-fail-fast 2>&1 \
   | tee target/test-vm.log
 echo "vm lane: $(grep -c '^test result: ok' target/test-vm.log) test binaries passed in $(($(date +%s) - start)) s"
+
+echo "== vm lane: containerd drives palisade-oci on pure cgroup v2"
+# The host's containerd, ctr and shim (the guest sees the host's tree),
+# the same scenarios as the host lane's (oci/tests/containerd.sh).
+oci_bin=$(cargo build -q -p palisade-oci --message-format=json-render-diagnostics |
+  grep -o '"executable":"[^"]*/palisade-oci"' | cut -d'"' -f4)
+scripts/vm-run -- bash oci/tests/containerd.sh "$oci_bin" 2>&1 | tee target/test-vm-containerd.log
+grep -q 'pure cgroup v2' target/test-vm-containerd.log
+echo "vm lane (containerd): passed in $(($(date +%s) - start)) s total"
 
 echo "== vm lane: the systemd cgroup driver, systemd as the guest's PID 1"
 # The same guest with the host's systemd as PID 1 and the system bus

@@ -4,6 +4,8 @@
 # /run/palisade-ci-*) is started, the scenarios run, and the daemon is
 # stopped and its dirs removed even on failure. Needs root, containerd and
 # ctr (scripts/setup.sh with PALISADE_CLIENTS=1) and a built palisade-oci.
+# Runs on the hybrid host and, through scripts/test-vm.sh, in the pure
+# cgroup-v2 guest.
 # Usage: oci/tests/containerd.sh PATH/TO/palisade-oci
 set -euo pipefail
 
@@ -58,7 +60,8 @@ cleanup() {
   for s in $(pgrep -f "containerd-shim-runc-v2 -namespace $ns" 2>/dev/null); do kill -9 "$s" 2>/dev/null; done
   umount -R "$base/state" 2>/dev/null
   rm -rf "$base" "/run/containerd/runc/$ns"
-  for c in /sys/fs/cgroup/*/"$ns" /sys/fs/cgroup/unified/"$ns"; do
+  # v1 controllers and hybrid's unified tree, or a pure cgroup2 root.
+  for c in /sys/fs/cgroup/*/"$ns" /sys/fs/cgroup/"$ns"; do
     [[ -d $c ]] && find "$c" -depth -type d -exec rmdir {} \; 2>/dev/null
   done
 }
@@ -93,6 +96,18 @@ set -e
 [[ $rc == 5 ]] || fail "exec exit code $rc"
 ps_out=$(ctr task ps c-long) || fail "task ps"
 grep -q '^[0-9]' <<<"${ps_out#*$'\n'}" || fail "task ps shows no pid: $ps_out"
+# From the host: the init sits in the group ctr asked for (/NS/ID) in
+# every hierarchy there is — on a pure cgroup2 machine the one "0::" line.
+init=$(ctr task ls | awk '$1 == "c-long" {print $2}')
+[[ $init =~ ^[0-9]+$ ]] || fail "no init pid for c-long: $(ctr task ls)"
+while IFS=: read -r _ ctrls path; do
+  [[ $ctrls == *name=* || $ctrls == rdma || $ctrls == misc ]] && continue
+  [[ $path == "/$ns/c-long" ]] || fail "init $init in ${ctrls:-cgroup2} $path, not /$ns/c-long"
+done </proc/"$init"/cgroup
+if [[ $(stat -fc %T /sys/fs/cgroup) == cgroup2fs ]]; then
+  [[ $(cat /proc/"$init"/cgroup) == "0::/$ns/c-long" ]] || fail "not in the cgroup2 group: $(cat /proc/"$init"/cgroup)"
+  echo "containerd.sh: pure cgroup v2 ($(cat /sys/fs/cgroup/"$ns"/c-long/cgroup.controllers))"
+fi
 ctr task pause c-long || fail "pause"
 ctr task ls | grep -q 'c-long.*PAUSED' || fail "not PAUSED: $(ctr task ls)"
 ctr task resume c-long || fail "resume"
@@ -109,7 +124,7 @@ ctr container delete c-long || fail "container delete"
 left=$(ls "/run/containerd/runc/$ns" 2>/dev/null || true)
 [[ -z $left ]] || fail "palisade-oci state left: $left"
 # The namespace's parent group stays (as with runc); no container group may.
-left=$(find /sys/fs/cgroup/*/"$ns" -mindepth 1 -type d 2>/dev/null || true)
+left=$(find /sys/fs/cgroup/*/"$ns" /sys/fs/cgroup/"$ns" -mindepth 1 -type d 2>/dev/null || true)
 [[ -z $left ]] || fail "cgroups left: $left"
 sleep 0.2
 pgrep -f "containerd-shim-runc-v2 -namespace $ns" >/dev/null && fail "shim left"
