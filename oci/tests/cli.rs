@@ -665,13 +665,16 @@ fn exec_preserve_fds_hands_the_callers_fds_to_the_process() {
     std::fs::write(&file, "0123456789\n").unwrap();
     // The host shell opens fd 3 read-write, as a caller passes it; the
     // process reads the file through /proc/self/fd/3 and writes through
-    // the fd itself (at its offset 0).
+    // the fd itself (at its offset 0). The read is taken in full before
+    // the write: busybox cat sendfile()s into the stdout pipe, whose
+    // buffers then still point at the file's page-cache pages, so a later
+    // write to the file showed through (seen as "XY2345…", 1 run in 5).
     let exec = |flags: &str| {
         Command::new("/bin/sh")
             .arg("-c")
             .arg(format!(
                 "exec 3<>'{}'; exec '{BIN}' --root '{}' exec {flags} {id} \
-                 /bin/sh -c 'cat /proc/self/fd/3 && printf XY >&3'",
+                 /bin/sh -c 'x=$(cat /proc/self/fd/3) && echo $x && printf XY >&3'",
                 file.display(),
                 env.root().display(),
             ))
