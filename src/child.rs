@@ -37,6 +37,13 @@ pub(crate) const PID: u32 = u32::MAX - 2;
 /// one's (wiped) memory (`CLONE_VM`, on `plan.pid_join_stack`) instead of
 /// copying it once more; it is alone in it once this one exits, and gets
 /// its own at `execve`. It goes on with [`after_join`].
+///
+/// Its other namespaces it joins *before* (see [`joins_early`]): a process
+/// of the pid namespace may stop the newcomer (SIGSTOP, same uid) and read
+/// the /proc files that take no ptrace check — `mountinfo` lists the
+/// mounts of its mount namespace, `net/*` the links, routes and sockets of
+/// its network namespace. Joined only after the release, those were the
+/// host's.
 unsafe fn join_pid_namespace(plan: &Plan) -> ! {
     extern "C" fn stays(arg: *mut libc::c_void) -> libc::c_int {
         // SAFETY: `arg` is the plan, alive in the memory we share.
@@ -239,9 +246,34 @@ pub(crate) unsafe fn run(plan: &Plan) -> ! {
             libc::close(*fd);
         }
         if plan.pid_join >= 0 {
+            if joins_early(plan) {
+                // Not dumpable first: in a joined user namespace its root
+                // could otherwise ptrace this copy of the host program.
+                libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+                enter_joins(plan);
+            }
             join_pid_namespace(plan);
         }
         after_join(plan)
+    }
+}
+
+/// Whether the namespaces to join are entered before the pid namespace
+/// (see [`join_pid_namespace`]): when joining a pid namespace and nothing
+/// must happen before the joins — no new user namespace whose maps the
+/// parent writes through our /proc (refused once we are not dumpable) and
+/// whose root we become first, no cgroup namespace to unshare first.
+fn joins_early(plan: &Plan) -> bool {
+    plan.pid_join >= 0 && !plan.become_ns_root && !plan.unshare_cgroup
+}
+
+/// `setns` into each namespace of `plan.joins`, in order.
+unsafe fn enter_joins(plan: &Plan) {
+    for (i, (fd, kind, _)) in plan.joins.iter().enumerate() {
+        // SAFETY: a raw syscall on our fd.
+        if unsafe { libc::setns(*fd, *kind) } != 0 {
+            report(plan, Step::JoinNamespace, i as u32);
+        }
     }
 }
 
@@ -294,10 +326,8 @@ unsafe fn after_join(plan: &Plan) -> ! {
         if plan.unshare_cgroup && libc::unshare(libc::CLONE_NEWCGROUP) != 0 {
             report(plan, Step::JoinNamespace, u32::MAX >> 1);
         }
-        for (i, (fd, kind, _)) in plan.joins.iter().enumerate() {
-            if libc::setns(*fd, *kind) != 0 {
-                report(plan, Step::JoinNamespace, i as u32);
-            }
+        if !joins_early(plan) {
+            enter_joins(plan);
         }
         if plan.new_mnt
             && libc::mount(
