@@ -7,6 +7,8 @@
 
 mod common;
 
+use std::os::unix::fs::MetadataExt;
+
 use common::{evil_rootfs, on, read_until_ready};
 use palisade::{Exec, Stdio};
 use palisade_testkit::{TempDir, require_root};
@@ -148,8 +150,26 @@ fn exec_second_stage_is_in_every_namespace_when_it_becomes_visible() {
         let mut stdout = first.stdout.take().unwrap();
         let mut stdin = first.stdin.take().unwrap();
         let first_pid = first.pid();
+        let done = std::sync::atomic::AtomicBool::new(false);
         let (inside, host_view, rest, exec) = std::thread::scope(|s| {
-            let h = s.spawn(|| first.exec(Exec::new("/bin/true")).map(|mut c| c.wait()));
+            // Whatever goes wrong, the reads below end: a failed exec, or
+            // 10 s, kills the container (its stdout then reaches EOF).
+            s.spawn(|| {
+                for _ in 0..200 {
+                    if done.load(std::sync::atomic::Ordering::SeqCst) {
+                        return;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                let _ = first.kill(libc::SIGKILL);
+            });
+            let h = s.spawn(|| {
+                let r = first.exec(Exec::new("/bin/true")).map(|mut c| c.wait());
+                if r.is_err() {
+                    let _ = first.kill(libc::SIGKILL);
+                }
+                r
+            });
             let inside = read_until(&mut stdout, "inspect\n");
             // Host side, while the stage is stopped: its exe (still the
             // host program's copy, or it was caught too late) and each of
@@ -174,6 +194,7 @@ fn exec_second_stage_is_in_every_namespace_when_it_becomes_visible() {
             let _ = std::io::Write::write_all(&mut stdin, b"g");
             let rest = read_until(&mut stdout, "done\n");
             let exec = h.join().unwrap();
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
             (inside, host_view, rest, exec)
         });
         let _ = first.kill(libc::SIGKILL);
@@ -221,4 +242,170 @@ fn exec_second_stage_is_in_every_namespace_when_it_becomes_visible() {
         );
         break;
     }
+}
+
+/// The exec'd process holds no fd of the host: not the v1 `tasks` files
+/// its second stage joined the cgroup through (written and closed before
+/// anything else), not the spawn's pipes. Host side: every fd link of the
+/// running exec'd process, and its cgroup in each hierarchy is the first
+/// process's (the group the caller named, not one the image could pick).
+#[test]
+fn exec_holds_no_tasks_fd_and_joins_the_callers_group_in_every_hierarchy() {
+    let Some(root) = require_root("spawns containers") else {
+        return;
+    };
+    let cg = palisade_testkit::unique_name("attack-tasks");
+    let (_root, ()) = root.assert_no_leaks(|| {
+        let mut first = common::busybox("echo ready; exec sleep 60")
+            .cgroup(&cg, palisade::Resources::new().pids_max(32))
+            .cgroup_all_controllers(true)
+            .stdout(Stdio::Piped)
+            .spawn()
+            .unwrap();
+        read_until_ready(&mut first);
+        let mut ex = first
+            .exec(
+                Exec::new("/bin/sh")
+                    .args(["-c", "echo ready; exec sleep 60"])
+                    .stdout(Stdio::Piped),
+            )
+            .unwrap();
+        read_until_ready(&mut ex);
+        let fds: Vec<(String, String)> = std::fs::read_dir(format!("/proc/{}/fd", ex.pid()))
+            .unwrap()
+            .flatten()
+            .map(|e| {
+                let to = std::fs::read_link(e.path()).unwrap_or_default();
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    to.display().to_string(),
+                )
+            })
+            .collect();
+        let cgroups = |pid: i32| std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        let (ex_cg, first_cg) = (cgroups(ex.pid()), cgroups(first.pid()));
+        ex.kill(libc::SIGKILL).unwrap();
+        ex.wait().unwrap();
+        first.kill(libc::SIGKILL).unwrap();
+        first.wait().unwrap();
+        let mut numbers: Vec<&str> = fds.iter().map(|(n, _)| n.as_str()).collect();
+        numbers.sort_unstable();
+        assert_eq!(numbers, ["0", "1", "2"], "{fds:?}");
+        assert!(
+            !fds.iter()
+                .any(|(_, to)| to.contains("cgroup") || to.contains("tasks")),
+            "{fds:?}"
+        );
+        assert_eq!(ex_cg, first_cg);
+        // Every controller line (each v1 hierarchy and cgroup2) names the
+        // group; a named hierarchy (name=systemd) holds no controller.
+        assert!(
+            ex_cg
+                .lines()
+                .filter(|l| !l.contains(":name="))
+                .all(|l| l.ends_with(&cg)),
+            "{ex_cg}"
+        );
+    });
+}
+
+/// An exec into a `no_pivot` container (its root a mount moved onto the
+/// namespace's `/`, entered by `setns`, not by `chroot`) lands in the
+/// container's root, not in the old root beneath it: host side, its
+/// `/proc/<pid>/root` is the first process's root directory (same device
+/// and inode), and what it lists is the image.
+#[test]
+fn exec_into_a_no_pivot_container_lands_in_its_root() {
+    let Some(_root) = require_root("spawns containers") else {
+        return;
+    };
+    let tmp = TempDir::new("attack-nopivot-exec");
+    let root = evil_rootfs(&tmp);
+    let mut first = on(&root, "echo ready; exec sleep 60")
+        .no_pivot(true)
+        .stdout(Stdio::Piped)
+        .spawn()
+        .unwrap();
+    read_until_ready(&mut first);
+    let mut ex = first
+        .exec(
+            Exec::new("/bin/sh")
+                .args(["-c", "cd ..; echo $(ls -a); echo ready; exec sleep 60"])
+                .stdout(Stdio::Piped),
+        )
+        .unwrap();
+    let out = read_until_ready(&mut ex);
+    let id = |pid: i32| {
+        std::fs::metadata(format!("/proc/{pid}/root/"))
+            .map(|m| (m.dev(), m.ino()))
+            .unwrap()
+    };
+    let (ex_root, first_root) = (id(ex.pid()), id(first.pid()));
+    ex.kill(libc::SIGKILL).unwrap();
+    ex.wait().unwrap();
+    first.kill(libc::SIGKILL).unwrap();
+    first.wait().unwrap();
+    assert_eq!(
+        ex_root, first_root,
+        "the exec's root is not the container's"
+    );
+    let mut image: Vec<String> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .chain([".".to_owned(), "..".to_owned()])
+        .collect();
+    image.sort();
+    let mut seen: Vec<String> = out
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    seen.sort();
+    assert_eq!(seen, image, "{out}");
+}
+
+/// An exec'd program that is a `#!/proc/self/exe` script (and one whose
+/// path is an image link to `/proc/self/exe`) never runs the host
+/// program: the interpreter found is palisade-init's sealed image. Were
+/// it this test binary, `--list` would print its tests.
+#[test]
+fn exec_of_a_proc_self_exe_script_or_link_never_runs_the_host_program() {
+    let Some(_root) = require_root("spawns containers") else {
+        return;
+    };
+    let tmp = TempDir::new("attack-exec-shebang");
+    let root = evil_rootfs(&tmp);
+    std::fs::write(root.join("evil"), "#!/proc/self/exe --list\n").unwrap();
+    std::fs::set_permissions(
+        root.join("evil"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("/proc/self/exe", root.join("evil-link")).unwrap();
+    let mut first = on(&root, "echo ready; exec sleep 60")
+        .stdout(Stdio::Piped)
+        .spawn()
+        .unwrap();
+    read_until_ready(&mut first);
+    for program in ["/evil", "/evil-link"] {
+        let r = first.exec(
+            Exec::new(program)
+                .args(["--list"])
+                .stdout(Stdio::Piped)
+                .stderr(Stdio::Piped),
+        );
+        if let Ok(mut c) = r {
+            let mut out = String::new();
+            let _ = std::io::Read::read_to_string(c.stdout.as_mut().unwrap(), &mut out);
+            let status = c.wait().unwrap();
+            assert!(
+                !out.contains(": test"),
+                "{program} ran the host program ({status}):\n{out}"
+            );
+        }
+    }
+    first.kill(libc::SIGKILL).unwrap();
+    first.wait().unwrap();
 }
