@@ -1030,7 +1030,9 @@ impl Container {
     }
 
     /// A cgroup of its own at `path` (relative to each hierarchy's root),
-    /// with `resources`; created before start, removed after exit.
+    /// with `resources`; created before start, removed after exit. An
+    /// existing empty group is reused; one that already holds processes is
+    /// refused (`Step::Cgroup`, `EBUSY`) — its removal would kill them.
     pub fn cgroup(mut self, path: &str, resources: Resources) -> Self {
         self.cgroup = Some((path.to_owned(), resources));
         self

@@ -425,6 +425,7 @@ impl Container {
             }
         }
         if let Some((path, resources)) = planned.as_ref().filter(|_| by_systemd.is_none()) {
+            refuse_occupied_cgroup(path)?;
             let made = if self.cgroup_all_controllers && self.cgroup.is_some() {
                 Cgroup::create(path)
             } else {
@@ -819,6 +820,47 @@ impl Container {
         }
         Ok((child(pidfd, host, notify(notify_ours)), None))
     }
+}
+
+/// Refuses a cgroup that already holds processes (in any hierarchy; on
+/// cgroup2 also in a group beneath it), before anything is made. The
+/// container's group is its own: it is deleted with the container (or
+/// when a later step fails), which kills everything still in it, so a
+/// path naming a group of the host's (a service's, another container's)
+/// would kill what runs there. runc refuses the same ("container's
+/// cgroup is not empty").
+fn refuse_occupied_cgroup(path: &str) -> Result<(), SpawnError> {
+    // A bad path or layout: `Cgroup::create` reports it.
+    let (Ok(path), Ok(hierarchy)) = (
+        palisade_cgroup::CgroupPath::new(path),
+        palisade_cgroup::Hierarchy::cached(),
+    ) else {
+        return Ok(());
+    };
+    let rel = path.as_str().trim_start_matches('/');
+    let occupied = |dir: PathBuf| -> Result<(), SpawnError> {
+        let events = std::fs::read_to_string(dir.join("cgroup.events")).unwrap_or_default();
+        let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+        if events.lines().any(|l| l.trim() == "populated 1") || !procs.trim().is_empty() {
+            return Err(SpawnError::new(
+                Step::Cgroup,
+                Some(Errno::EBUSY),
+                format!(
+                    "cgroup {}: it already holds processes; a container's group must be its \
+                     own (deleting it kills everything in it)",
+                    dir.display()
+                ),
+            ));
+        }
+        Ok(())
+    };
+    for (_, root) in hierarchy.v1_mounts() {
+        occupied(root.join(rel))?;
+    }
+    if let Some(root) = hierarchy.unified() {
+        occupied(root.join(rel))?;
+    }
+    Ok(())
 }
 
 /// A close-on-exec unix stream socketpair.
