@@ -174,47 +174,103 @@ fn status_id(status: &str, key: &str) -> Option<u32> {
 }
 
 /// Runs `exec` inside the container whose first process is `pid`.
+///
+/// Its namespaces come through the pidfd (`PIDFD_GET_*_NAMESPACE`, no pid
+/// reuse possible) and are compared with those the spawner thread's clone
+/// would inherit, read once per process (an open of
+/// `/proc/thread-self/ns/*` per kind per exec measured ~10 µs each). One
+/// read of `/proc/<pid>/status` gives the ids, `NoNewPrivs` and the
+/// capabilities; the id maps are read only when the user namespace
+/// differs; the pidfd then confirms the pid still names that process.
 pub(crate) fn exec_into(
     pid: i32,
     pidfd: &PidFd,
     cgroup: Option<&Cgroup>,
     exec: Exec,
 ) -> Result<Child, SpawnError> {
+    // Every namespace that differs from ours; the user namespace first.
+    let order = [
+        NsKind::User,
+        NsKind::Mnt,
+        NsKind::Uts,
+        NsKind::Ipc,
+        NsKind::Net,
+        NsKind::Cgroup,
+        NsKind::Time,
+        NsKind::Pid,
+    ];
+    let ours = crate::spawner::namespace_ids();
+    let mut joins = Vec::new();
+    for kind in order {
+        let theirs = Namespace::of_pidfd(pidfd, kind).map_err(|e| {
+            let errno = e.errno();
+            SpawnError::new(
+                Step::JoinNamespace,
+                errno,
+                format!("{kind:?} namespace of pid {pid}: {e}"),
+            )
+        })?;
+        let slot = NsKind::ALL.iter().position(|k| *k == kind);
+        let same = match (slot.and_then(|i| ours[i]), theirs.id()) {
+            (Some(o), Ok(t)) => o == t,
+            _ => false,
+        };
+        if !same {
+            joins.push(theirs);
+        }
+    }
+    let own_userns = !joins.iter().any(|n| n.kind() == NsKind::User);
+
     let status = read_proc(pid, "status")?;
     let (uid, gid) = match exec.user {
         Some(ids) => ids,
         None => {
             let uid = status_id(&status, "Uid:").unwrap_or(0);
             let gid = status_id(&status, "Gid:").unwrap_or(0);
-            let map = |f| read_proc(pid, f).ok();
-            (
-                map("uid_map")
-                    .and_then(|m| inner_id(&m, uid))
-                    .unwrap_or(uid),
-                map("gid_map")
-                    .and_then(|m| inner_id(&m, gid))
-                    .unwrap_or(gid),
-            )
+            if own_userns {
+                (uid, gid)
+            } else {
+                let map = |f| read_proc(pid, f).ok();
+                (
+                    map("uid_map")
+                        .and_then(|m| inner_id(&m, uid))
+                        .unwrap_or(uid),
+                    map("gid_map")
+                        .and_then(|m| inner_id(&m, gid))
+                        .unwrap_or(gid),
+                )
+            }
         }
     };
-    let target_caps =
-        CapState::of_pid(pid).map_err(|e| SpawnError::from_lib(Step::Validate, e, None))?;
+    let target_caps = CapState::parse_status(status.as_bytes())
+        .map_err(|e| SpawnError::from_lib(Step::Validate, e, None))?;
     let nnp = status
         .lines()
         .find(|l| l.starts_with("NoNewPrivs:"))
         .is_some_and(|l| l.ends_with('1'));
+    let env = environ(pid)?;
+    // What /proc said was about the container's process, not a newcomer
+    // that reused its pid.
+    pidfd.send_signal(0).map_err(|e| {
+        let errno = e.errno();
+        SpawnError::new(
+            Step::Validate,
+            errno,
+            format!("pid {pid}: the container's first process is gone"),
+        )
+    })?;
     let mut c = Container::new(exec.program);
     c.args = exec.args;
     c.env = match exec.env {
         Some(extra) => {
-            let mut env = environ(pid)?;
+            let mut env = env;
             for (k, v) in extra {
                 env.retain(|(ek, _)| *ek != k);
                 env.push((k, v));
             }
             env
         }
-        None => environ(pid)?,
+        None => env,
     };
     c.cwd = exec.cwd.unwrap_or_else(|| "/".to_owned());
     c.namespaces = NsKinds::empty();
@@ -236,35 +292,7 @@ pub(crate) fn exec_into(
     // its mount namespace is joined); its /dev/console stays as it is.
     c.terminal_in_joined_root = true;
     c.exec_cgroup = cgroup.cloned();
-    // Every namespace that differs from ours; the user namespace first.
-    let order = [
-        NsKind::User,
-        NsKind::Mnt,
-        NsKind::Uts,
-        NsKind::Ipc,
-        NsKind::Net,
-        NsKind::Cgroup,
-        NsKind::Time,
-        NsKind::Pid,
-    ];
-    for kind in order {
-        let theirs = Namespace::of_pidfd(pidfd, kind).map_err(|e| {
-            let errno = e.errno();
-            SpawnError::new(
-                Step::JoinNamespace,
-                errno,
-                format!("{kind:?} namespace of pid {pid}: {e}"),
-            )
-        })?;
-        let ours = Namespace::current(kind).ok();
-        let same = match (&ours, theirs.id()) {
-            (Some(o), Ok(t)) => o.id().ok() == Some(t),
-            _ => false,
-        };
-        if !same {
-            c.joins.push(theirs);
-        }
-    }
+    c.joins = joins;
     c.spawn()
 }
 
