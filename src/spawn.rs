@@ -822,8 +822,8 @@ impl Container {
     }
 }
 
-/// Refuses a cgroup that already holds processes (in any hierarchy; on
-/// cgroup2 also in a group beneath it), before anything is made. The
+/// Refuses a cgroup that already holds processes (in any hierarchy, in
+/// the group or a group beneath it), before anything is made. The
 /// container's group is its own: it is deleted with the container (or
 /// when a later step fails), which kills everything still in it, so a
 /// path naming a group of the host's (a service's, another container's)
@@ -838,10 +838,26 @@ fn refuse_occupied_cgroup(path: &str) -> Result<(), SpawnError> {
         return Ok(());
     };
     let rel = path.as_str().trim_start_matches('/');
-    let occupied = |dir: PathBuf| -> Result<(), SpawnError> {
+    // cgroup2's `populated` counts the groups beneath; v1 has no such
+    // file, so its groups beneath are walked (a busy leaf is deleted with
+    // them, killing what they hold).
+    fn holds_processes(dir: &std::path::Path, depth: u32) -> bool {
         let events = std::fs::read_to_string(dir.join("cgroup.events")).unwrap_or_default();
         let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
         if events.lines().any(|l| l.trim() == "populated 1") || !procs.trim().is_empty() {
+            return true;
+        }
+        depth < 64
+            && std::fs::read_dir(dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|e| {
+                    e.file_type().is_ok_and(|t| t.is_dir()) && holds_processes(&e.path(), depth + 1)
+                })
+    }
+    let occupied = |dir: PathBuf| -> Result<(), SpawnError> {
+        if holds_processes(&dir, 0) {
             return Err(SpawnError::new(
                 Step::Cgroup,
                 Some(Errno::EBUSY),

@@ -460,7 +460,9 @@ fn a_cgroup_already_holding_host_processes_is_refused_and_left_alone() {
     }
     let dirs: Vec<std::path::PathBuf> = roots.iter().map(|r| r.join(&name)).collect();
     let victim_pid = victim.id();
-    let cleanup = Cleanup(dirs.clone(), victim);
+    // Groups beneath first: a parent goes only once they are gone.
+    let subs: Vec<std::path::PathBuf> = dirs.iter().map(|d| d.join("svc")).collect();
+    let cleanup = Cleanup(subs.iter().chain(&dirs).cloned().collect(), victim);
     for d in &dirs {
         std::fs::create_dir(d).unwrap();
         // A v1 cpuset group takes no task before it has cpus and mems.
@@ -492,6 +494,51 @@ fn a_cgroup_already_holding_host_processes_is_refused_and_left_alone() {
     );
     assert!(
         dirs.iter().all(|d| d.exists()),
+        "the victim's group was removed"
+    );
+    // The victim in a group beneath the one named (which holds nothing
+    // itself): deleting the named group kills what is beneath too.
+    // Only in the v1 hierarchies, where no `populated` file tells (the
+    // cgroup2 group is emptied: the victim goes to the cgroup2 root).
+    let unified = hierarchy.unified().map(|u| u.join(&name));
+    if let Some(u) = &unified {
+        std::fs::write(
+            u.parent().unwrap().join("cgroup.procs"),
+            victim_pid.to_string(),
+        )
+        .unwrap();
+    }
+    for s in subs
+        .iter()
+        .filter(|s| Some(s.parent().unwrap()) != unified.as_deref())
+    {
+        std::fs::create_dir(s).unwrap();
+        for f in ["cpuset.cpus", "cpuset.mems"] {
+            if s.join(f).exists() {
+                let v = std::fs::read_to_string(s.parent().unwrap().join(f)).unwrap();
+                std::fs::write(s.join(f), v.trim()).unwrap();
+            }
+        }
+        std::fs::write(s.join("cgroup.procs"), victim_pid.to_string()).unwrap();
+    }
+    let err = common::busybox("true")
+        .cgroup(&name, palisade::Resources::new().pids_max(8))
+        .spawn()
+        .map(|mut c| c.wait())
+        .expect_err("a group with a populated group beneath was reused");
+    assert_eq!(err.step, palisade::Step::Cgroup, "{err}");
+    let alive = std::fs::read_to_string(format!("/proc/{victim_pid}/cgroup")).unwrap();
+    assert!(
+        alive
+            .lines()
+            .filter(|l| !l.contains(":name=") && !l.starts_with("0::"))
+            .all(|l| l.ends_with("/svc")),
+        "{alive}"
+    );
+    assert!(
+        subs.iter()
+            .filter(|s| Some(s.parent().unwrap()) != unified.as_deref())
+            .all(|d| d.exists()),
         "the victim's group was removed"
     );
     drop(cleanup);
