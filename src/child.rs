@@ -619,12 +619,27 @@ unsafe fn enter_rootfs(plan: &Plan, root: &std::ffi::CStr) {
                 set_errno(e);
                 report(plan, Step::PivotRoot, sub);
             }
-        } else if libc::fchdir(rootfd) != 0
-            || libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) != 0
-            || libc::umount2(c".".as_ptr(), libc::MNT_DETACH) != 0
-            || libc::chdir(c"/".as_ptr()) != 0
-        {
-            report(plan, Step::PivotRoot, 0);
+        } else {
+            // The old root is made a slave before it is detached: with a
+            // non-recursive root propagation the host's shared mounts
+            // beneath `/` are still peers of the host's, and detaching
+            // them would unmount the host's too (runc does the same).
+            let oldroot = libc::open(
+                c"/".as_ptr(),
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            );
+            if oldroot < 0
+                || libc::fchdir(rootfd) != 0
+                || libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) != 0
+                || mountfd::setattr(oldroot, 0, 0, libc::MS_SLAVE, true)
+                    .map_err(set_errno)
+                    .is_err()
+                || libc::umount2(c".".as_ptr(), libc::MNT_DETACH) != 0
+                || libc::chdir(c"/".as_ptr()) != 0
+            {
+                report(plan, Step::PivotRoot, 0);
+            }
+            libc::close(oldroot);
         }
         libc::close(rootfd);
         let newroot = libc::open(

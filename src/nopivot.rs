@@ -228,16 +228,30 @@ unsafe fn handle_line(line: &[u8], root: &[u8], cover: bool) -> Result<bool, (u3
         n += 1;
     }
     let p = &path[..n];
-    if p == b"/" || within(p, root) || within(root, p) {
+    if within(p, root) {
+        return Ok(false);
+    }
+    // No unmount may travel out to the host: with a non-recursive root
+    // propagation the host's shared mounts are still peers of the host's
+    // here, and an unmount beneath a peer happens on the host too. So `/`
+    // and the root's other ancestors (kept) become slaves, and a mount
+    // detached becomes a slave with all beneath it first (a mount that
+    // cannot is left alone).
+    if p == b"/" || within(root, p) {
+        if !cover {
+            // SAFETY: path is NUL-terminated (zeroed buffer, n < len).
+            unsafe { make_slave(path.as_ptr().cast(), false) };
+        }
         return Ok(false);
     }
     // SAFETY: path is NUL-terminated (zeroed buffer, n < len).
     unsafe {
         if !cover {
-            return Ok(libc::umount2(
-                path.as_ptr().cast(),
-                libc::MNT_DETACH | libc::UMOUNT_NOFOLLOW,
-            ) == 0);
+            return Ok(make_slave(path.as_ptr().cast(), true)
+                && libc::umount2(
+                    path.as_ptr().cast(),
+                    libc::MNT_DETACH | libc::UMOUNT_NOFOLLOW,
+                ) == 0);
         }
         // Gone with a detached parent (ENOENT, or EINVAL on what is now a
         // plain directory of the hidden old root): nothing to do. Still a
@@ -259,6 +273,24 @@ unsafe fn handle_line(line: &[u8], root: &[u8], cover: bool) -> Result<bool, (u3
         }
     }
     Ok(false)
+}
+
+/// Makes the mount at `path` (the top one there) a slave, and with
+/// `recursive` every mount beneath it. Whether it worked.
+///
+/// # Safety
+/// `path` is NUL-terminated.
+unsafe fn make_slave(path: *const libc::c_char, recursive: bool) -> bool {
+    // SAFETY: raw syscalls on a NUL-terminated path and our own fd.
+    unsafe {
+        let fd = libc::open(path, libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC);
+        if fd < 0 {
+            return false;
+        }
+        let ok = crate::mountfd::setattr(fd, 0, 0, libc::MS_SLAVE, recursive).is_ok();
+        libc::close(fd);
+        ok
+    }
 }
 
 #[cfg(test)]

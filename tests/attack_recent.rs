@@ -543,3 +543,73 @@ fn a_cgroup_already_holding_host_processes_is_refused_and_left_alone() {
     );
     drop(cleanup);
 }
+
+/// A host mount tree made shared (what systemd does to every mount) with
+/// a leaf beneath, made by the test under its own directory.
+struct SharedHostTree {
+    top: std::path::PathBuf,
+    leaf: std::path::PathBuf,
+}
+
+impl SharedHostTree {
+    fn new(tmp: &TempDir) -> SharedHostTree {
+        let top = tmp.path().join("shared-top");
+        let leaf = top.join("leaf");
+        std::fs::create_dir_all(&top).unwrap();
+        let top_s = top.to_str().unwrap();
+        palisade_testkit::run("mount", &["-t", "tmpfs", "atk-top", top_s]);
+        palisade_testkit::run("mount", &["--make-shared", top_s]);
+        std::fs::create_dir(&leaf).unwrap();
+        palisade_testkit::run(
+            "mount",
+            &["-t", "tmpfs", "atk-leaf", leaf.to_str().unwrap()],
+        );
+        SharedHostTree { top, leaf }
+    }
+
+    /// Whether the host still has the leaf mounted, from its mountinfo.
+    fn leaf_mounted(&self) -> bool {
+        let leaf = self.leaf.to_str().unwrap();
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .any(|l| l.split(' ').nth(4) == Some(leaf))
+    }
+}
+
+impl Drop for SharedHostTree {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .args(["-R", "-l", self.top.to_str().unwrap()])
+            .status();
+    }
+}
+
+/// With a non-recursive `rootfs_propagation` only `/` stops sharing: the
+/// copies of shared host mounts beneath stay peers of the host's. The
+/// old root detached after `pivot_root` (or the host mounts `no_pivot`
+/// detaches) must not take the host's mounts with it: host side, the
+/// leaf of a shared tree is still mounted after the container ran.
+#[test]
+fn non_recursive_root_propagation_never_unmounts_the_hosts_mounts() {
+    let Some(_root) = require_root("mounts") else {
+        return;
+    };
+    let tmp = TempDir::new("attack-propagation");
+    let tree = SharedHostTree::new(&tmp);
+    assert!(tree.leaf_mounted());
+    for no_pivot in [false, true] {
+        for p in [palisade::Propagation::Slave, palisade::Propagation::Private] {
+            let r = common::busybox("true")
+                .rootfs_propagation(p, false)
+                .no_pivot(no_pivot)
+                .spawn()
+                .map(|mut c| c.wait());
+            assert!(
+                tree.leaf_mounted(),
+                "{p:?} (non-recursive, no_pivot {no_pivot}): the host's {} was unmounted ({r:?})",
+                tree.leaf.display()
+            );
+        }
+    }
+}
