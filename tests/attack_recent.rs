@@ -613,3 +613,52 @@ fn non_recursive_root_propagation_never_unmounts_the_hosts_mounts() {
         }
     }
 }
+
+/// An exec into a container with a user namespace joins it before its
+/// pid namespace (the early joins): it runs as the container's root,
+/// mapped, in every namespace of the first process, and a process of the
+/// container cannot read its memory while it is still the host program's
+/// copy (not dumpable before the user namespace is entered).
+#[test]
+fn exec_into_a_user_namespace_joins_it_first_and_runs_mapped() {
+    let Some(_root) = require_root("writes id maps") else {
+        return;
+    };
+    let mut first = common::busybox("echo ready; exec sleep 60")
+        .user_namespace(
+            palisade::IdMaps::single(0, 100_000),
+            palisade::IdMaps::single(0, 100_000),
+        )
+        .sys(false)
+        .stdout(Stdio::Piped)
+        .spawn()
+        .unwrap();
+    read_until_ready(&mut first);
+    let mut ex = first
+        .exec(
+            Exec::new("/bin/sh")
+                .args(["-c", "id -u; echo ready; exec sleep 60"])
+                .stdout(Stdio::Piped),
+        )
+        .unwrap();
+    let out = read_until_ready(&mut ex);
+    let differ: Vec<&str> = ["user", "mnt", "uts", "ipc", "net", "cgroup", "pid"]
+        .into_iter()
+        .filter(|k| {
+            let ns = |p: i32| std::fs::read_link(format!("/proc/{p}/ns/{k}")).ok();
+            ns(ex.pid()) != ns(first.pid())
+        })
+        .collect();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", ex.pid())).unwrap();
+    ex.kill(libc::SIGKILL).unwrap();
+    ex.wait().unwrap();
+    first.kill(libc::SIGKILL).unwrap();
+    first.wait().unwrap();
+    assert!(differ.is_empty(), "not in the container's {differ:?}");
+    assert_eq!(out.lines().next(), Some("0"), "{out}");
+    let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert!(
+        uid.split_whitespace().skip(1).all(|u| u == "100000"),
+        "{uid}"
+    );
+}

@@ -432,3 +432,60 @@ fn two_runs_racing_for_one_id_one_wins_cleanly() {
     let left = leftovers(&env, &[&tag]);
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+/// `rootfsPropagation` "slave" or "private" (non-recursive: only `/`
+/// stops sharing) never unmounts the host's mounts when the old root is
+/// detached: host side, the leaf of a shared tree the test made is still
+/// mounted after each run (with and without --no-pivot).
+#[test]
+fn non_recursive_rootfs_propagation_leaves_the_hosts_shared_mounts() {
+    let Some(_root) = require_root("mounts") else {
+        return;
+    };
+    let env = Env::new("oci-atk-prop");
+    let top = env.dir.path().join("shared-top");
+    let leaf = top.join("leaf");
+    std::fs::create_dir_all(&top).unwrap();
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount")
+                .args(["-R", "-l", self.0.to_str().unwrap()])
+                .status();
+        }
+    }
+    let sh = |args: &[&str]| assert!(Command::new("mount").args(args).status().unwrap().success());
+    sh(&["-t", "tmpfs", "atk-top", top.to_str().unwrap()]);
+    let _unmount = Unmount(top.clone());
+    sh(&["--make-shared", top.to_str().unwrap()]);
+    std::fs::create_dir(&leaf).unwrap();
+    sh(&["-t", "tmpfs", "atk-leaf", leaf.to_str().unwrap()]);
+    let mounted = || {
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .any(|l| l.split(' ').nth(4) == leaf.to_str())
+    };
+    assert!(mounted());
+    for no_pivot in [false, true] {
+        for prop in ["slave", "private"] {
+            let b = env.bundle("b", busybox_rootfs(), &["/bin/true"], |v| {
+                v["linux"]["rootfsPropagation"] = json!(prop)
+            });
+            let id = unique_name("prop");
+            let mut args = vec!["run", "--bundle", b.to_str().unwrap()];
+            if no_pivot {
+                args.push("--no-pivot");
+            }
+            args.push(&id);
+            let out = env.cmd(&args);
+            let _ = env.cmd(&["delete", "--force", &id]);
+            assert!(out.status.success(), "{prop}: {}", stderr(&out));
+            assert!(
+                mounted(),
+                "{prop} (no_pivot {no_pivot}): the host's {} was unmounted",
+                leaf.display()
+            );
+        }
+    }
+}
