@@ -425,7 +425,11 @@ impl Container {
             }
         }
         if let Some((path, resources)) = planned.as_ref().filter(|_| by_systemd.is_none()) {
-            refuse_occupied_cgroup(path)?;
+            // palisade's own device group has a name unique to this
+            // process and call: it cannot hold anything yet.
+            if self.cgroup.is_some() {
+                refuse_occupied_cgroup(path)?;
+            }
             let made = if self.cgroup_all_controllers && self.cgroup.is_some() {
                 Cgroup::create(path)
             } else {
@@ -842,6 +846,10 @@ fn refuse_occupied_cgroup(path: &str) -> Result<(), SpawnError> {
     // file, so its groups beneath are walked (a busy leaf is deleted with
     // them, killing what they hold).
     fn holds_processes(dir: &std::path::Path, depth: u32) -> bool {
+        // The usual case, a group still to be made: one failed lookup.
+        if depth == 0 && !dir.is_dir() {
+            return false;
+        }
         let events = std::fs::read_to_string(dir.join("cgroup.events")).unwrap_or_default();
         let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
         if events.lines().any(|l| l.trim() == "populated 1") || !procs.trim().is_empty() {
