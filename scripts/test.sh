@@ -43,6 +43,7 @@ oci_bin=$(cargo build -q -p palisade-oci --message-format=json-render-diagnostic
 scripts/deadline 300 -- bash oci/tests/containerd.sh "$oci_bin"
 scripts/deadline 300 -- bash oci/tests/podman.sh "$oci_bin"
 echo "== guest lane (pure cgroup v2, ipvlan)"
-# Normal: ~2 min; each guest boot has its own 15-minute limit besides.
-scripts/deadline 2100 -- ./scripts/test-vm.sh
+# Normal: ~20-25 min under TCG (tests, containerd, systemd); each guest
+# boot has its own 15-minute limit besides.
+scripts/deadline 2700 -- ./scripts/test-vm.sh
 grep -E '^test result:' target/test-vm.log | awk '{p+=$4; f+=$6; i+=$8} END {print "guest lane: " p " passed, " f " failed, " i " ignored"}'
