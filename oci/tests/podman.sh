@@ -42,7 +42,9 @@ cleanup() {
   pm rm -af -t 0 >/dev/null 2>&1
   pm rmi -af >/dev/null 2>&1
   umount -R "$base/root" "$base/runroot" 2>/dev/null
-  # podman's parent group (cgroupfs manager), when no container is left in it.
+  # podman's parent group (cgroupfs manager) and its conmon group beneath,
+  # when nothing is left in them (rmdir refuses a group holding anything).
+  rmdir /sys/fs/cgroup/*/libpod_parent/conmon /sys/fs/cgroup/libpod_parent/conmon 2>/dev/null
   rmdir /sys/fs/cgroup/*/libpod_parent /sys/fs/cgroup/libpod_parent 2>/dev/null
   rm -rf "$base"
 }
