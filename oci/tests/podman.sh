@@ -14,6 +14,9 @@ done
 
 base=/run/palisade-ci-pm-$$-$RANDOM
 mkdir -p "$base"/{rootfs,tmp}
+# conmon writes an empty `oom` file into its working directory when the
+# container is OOM-killed: keep it out of the caller's (the checkout's).
+cd "$base"
 "$here/mkrootfs.sh" "$base/rootfs"
 # This machine's root has no CAP_SYS_RESOURCE: podman's default rlimits
 # (nofile/nproc 1048576) cannot be raised, so ask for ones within reach.
@@ -46,6 +49,7 @@ cleanup() {
   # when nothing is left in them (rmdir refuses a group holding anything).
   rmdir /sys/fs/cgroup/*/libpod_parent/conmon /sys/fs/cgroup/libpod_parent/conmon 2>/dev/null
   rmdir /sys/fs/cgroup/*/libpod_parent /sys/fs/cgroup/libpod_parent 2>/dev/null
+  cd /
   rm -rf "$base"
 }
 trap cleanup EXIT
