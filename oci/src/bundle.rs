@@ -358,8 +358,10 @@ fn id_maps(field: &str, maps: &[oci_spec::runtime::LinuxIdMapping]) -> Result<Id
 }
 
 /// `cgroupsPath` as a palisade path: relative is taken as it is, absolute
-/// loses its leading `/`; `..`, `.`, empty components and the systemd
-/// `slice:prefix:name` form are refused (that form needs
+/// loses its leading `/`; what [`CgroupPath::new`](palisade::cgroup::CgroupPath::new)
+/// refuses (`..`, `.`, empty or `cgroup.*` components, NUL, newline, a
+/// component over 255 bytes) and the systemd `slice:prefix:name` form
+/// are refused as `linux.cgroupsPath` (that form needs
 /// `--systemd-cgroup`, see [`systemd_cgroup_name`]).
 pub fn cgroup_path(path: Option<&Path>, id: &str) -> Result<String, Error> {
     let Some(path) = path else {
@@ -375,16 +377,15 @@ pub fn cgroup_path(path: Option<&Path>, id: &str) -> Result<String, Error> {
             format!("{text:?} is a systemd path (slice:prefix:name): it needs --systemd-cgroup"),
         ));
     }
-    if rel.is_empty()
-        || rel
-            .split('/')
-            .any(|c| c.is_empty() || c == "." || c == "..")
-    {
-        return Err(unsupported(
-            "linux.cgroupsPath",
-            format!("{text:?}: empty, `.` or `..` components are refused"),
-        ));
-    }
+    // palisade-cgroup's own rules (empty, `.`/`..` or `cgroup.*`
+    // components, NUL, newline, components over 255 bytes), named here as
+    // the spec's field rather than later at the cgroup step.
+    palisade::cgroup::CgroupPath::new(rel).map_err(|e| match e {
+        palisade::cgroup::Error::InvalidPath { reason, .. } => {
+            unsupported("linux.cgroupsPath", format!("{text:?}: {reason}"))
+        }
+        other => unsupported("linux.cgroupsPath", format!("{text:?}: {other}")),
+    })?;
     Ok(rel.to_owned())
 }
 
@@ -1137,7 +1138,18 @@ mod tests {
         );
         assert_eq!(cgroup_path(Some(Path::new("a/b")), "x").unwrap(), "a/b");
         assert_eq!(cgroup_path(None, "x").unwrap(), "palisade-oci/x");
-        for bad in ["/a/../b", "../x", "/", "a//b", "system.slice:docker:abc"] {
+        let long = format!("/{}", "c".repeat(5000));
+        for bad in [
+            "/a/../b",
+            "../x",
+            "/",
+            "a//b",
+            "system.slice:docker:abc",
+            "/a\0b",
+            "/a\nb",
+            "/a/cgroup.procs",
+            &long,
+        ] {
             let e = cgroup_path(Some(Path::new(bad)), "x").unwrap_err();
             assert!(e.to_string().starts_with("linux.cgroupsPath"), "{bad}: {e}");
         }
