@@ -27,13 +27,22 @@ fn inode_stamp(p: &str) -> (i64, i64, u32, u32, u32, i64) {
     )
 }
 
+/// Host entries tests of this binary make on purpose (a host secret in
+/// /dev/shm) for as long as they run: not leaks of a spawn. A fixed wait
+/// for them to go was too short under the guest's emulated CPU.
+static DELIBERATE: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
 /// Entries of the host's scratch places a spawn could leave behind.
 fn scratch_entries() -> Vec<String> {
     let mut v = Vec::new();
+    let deliberate = DELIBERATE.lock().unwrap_or_else(|p| p.into_inner()).clone();
     for dir in ["/run/palisade", "/dev/shm", "/tmp"] {
         if let Ok(rd) = std::fs::read_dir(dir) {
             for e in rd.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
+                if deliberate.contains(&format!("{dir}/{name}")) {
+                    continue;
+                }
                 // /tmp is shared with other sessions: only what names palisade.
                 if dir == "/tmp" && (!name.contains("palisade") || name == "palisade-test") {
                     continue;
@@ -145,11 +154,19 @@ fn dev_shm_pts_and_mqueue_are_the_containers_own() {
     // A host POSIX shm object must not be visible; the dev numbers of
     // /dev/shm and /dev/pts differ from the host's.
     let marker = format!("/dev/shm/{}", unique_name("shm"));
+    DELIBERATE
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(marker.clone());
     std::fs::write(&marker, "host secret").unwrap();
     struct Rm(String);
     impl Drop for Rm {
         fn drop(&mut self) {
             let _ = std::fs::remove_file(&self.0);
+            DELIBERATE
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .retain(|m| *m != self.0);
         }
     }
     let _rm = Rm(marker.clone());
